@@ -1,0 +1,132 @@
+"""Pure geometry on face boxes.
+
+A set of boxes is a float32 array of shape (N, 5): x1, y1, x2, y2 (pixels, x2/y2 exclusive) and score.
+"""
+
+import numpy as np
+import numpy.typing as npt
+
+Boxes = npt.NDArray[np.float32]
+
+
+def empty_boxes() -> Boxes:
+    return np.zeros((0, 5), dtype=np.float32)
+
+
+def as_boxes(rows: npt.ArrayLike) -> Boxes:
+    boxes = np.asarray(rows, dtype=np.float32).reshape(-1, 5)
+    return boxes
+
+
+def areas(boxes: Boxes) -> npt.NDArray[np.float32]:
+    return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+
+
+def iou_matrix(a: Boxes, b: Boxes) -> npt.NDArray[np.float32]:
+    """Intersection over union of every box in ``a`` with every box in ``b``, shape (len(a), len(b))."""
+    left = np.maximum(a[:, None, 0], b[None, :, 0])
+    top = np.maximum(a[:, None, 1], b[None, :, 1])
+    right = np.minimum(a[:, None, 2], b[None, :, 2])
+    bottom = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(right - left, 0, None) * np.clip(bottom - top, 0, None)
+    union = areas(a)[:, None] + areas(b)[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
+
+
+def merge_overlapping(boxes: Boxes, iou_threshold: float) -> Boxes:
+    """Non-maximum suppression that never shrinks the protected area.
+
+    Boxes are visited by falling score; every box overlapping the kept one by at least
+    ``iou_threshold`` joins its cluster, and the kept box grows to the union extent of its cluster.
+    Classic NMS would discard the suppressed box, and with it any part of a face that only that box
+    covered: a miss here is a data leak, a slightly larger blur is not.
+    """
+    if len(boxes) == 0:
+        return empty_boxes()
+    order = np.argsort(-boxes[:, 4], kind="stable")
+    remaining = boxes[order]
+    kept: list[npt.NDArray[np.float32]] = []
+    while len(remaining):
+        head = remaining[0]
+        overlap = iou_matrix(head[None, :], remaining)[0] >= iou_threshold
+        overlap[0] = True
+        cluster = remaining[overlap]
+        kept.append(
+            np.array(
+                [
+                    cluster[:, 0].min(),
+                    cluster[:, 1].min(),
+                    cluster[:, 2].max(),
+                    cluster[:, 3].max(),
+                    head[4],
+                ],
+                dtype=np.float32,
+            )
+        )
+        remaining = remaining[~overlap]
+    return np.stack(kept)
+
+
+def pad(boxes: Boxes, factor: float, width: int, height: int) -> Boxes:
+    """Scale every box by ``factor`` around its centre and clip it to the image."""
+    centre_x = (boxes[:, 0] + boxes[:, 2]) / 2
+    centre_y = (boxes[:, 1] + boxes[:, 3]) / 2
+    half_w = (boxes[:, 2] - boxes[:, 0]) * factor / 2
+    half_h = (boxes[:, 3] - boxes[:, 1]) * factor / 2
+    padded = np.stack(
+        [centre_x - half_w, centre_y - half_h, centre_x + half_w, centre_y + half_h, boxes[:, 4]],
+        axis=1,
+    ).astype(np.float32)
+    return clip(padded, width, height)
+
+
+def clip(boxes: Boxes, width: int, height: int) -> Boxes:
+    clipped = boxes.copy()
+    clipped[:, [0, 2]] = np.clip(clipped[:, [0, 2]], 0, width)
+    clipped[:, [1, 3]] = np.clip(clipped[:, [1, 3]], 0, height)
+    return clipped
+
+
+def scale(boxes: Boxes, factor: float) -> Boxes:
+    scaled = boxes.copy()
+    scaled[:, :4] *= factor
+    return scaled
+
+
+def shift(boxes: Boxes, dx: float, dy: float) -> Boxes:
+    shifted = boxes.copy()
+    shifted[:, [0, 2]] += dx
+    shifted[:, [1, 3]] += dy
+    return shifted
+
+
+def keep_plausible(boxes: Boxes, min_side: float, max_aspect: float) -> Boxes:
+    """Drop boxes too small to be a face for the detector that produced them, or far from square.
+
+    Call it in the detector's own input pixels, before mapping back to the image: a 10 px face
+    found on an upscaled tile is 40 px there and survives, while a 10 px blip on a whole-frame pass
+    (where the model cannot resolve faces that small) is noise and goes.
+    """
+    width = boxes[:, 2] - boxes[:, 0]
+    height = boxes[:, 3] - boxes[:, 1]
+    aspect = width / np.maximum(height, 1e-6)
+    plausible = (
+        (np.minimum(width, height) >= min_side)
+        & (aspect <= max_aspect)
+        & (aspect >= 1.0 / max_aspect)
+    )
+    return boxes[plausible]
+
+
+def to_xywh(boxes: Boxes) -> list[list[float]]:
+    """Rows of [x, y, w, h, score] rounded for JSON: the public form of a region."""
+    return [
+        [
+            round(float(x1), 1),
+            round(float(y1), 1),
+            round(float(x2 - x1), 1),
+            round(float(y2 - y1), 1),
+            round(float(score), 3),
+        ]
+        for x1, y1, x2, y2, score in boxes
+    ]

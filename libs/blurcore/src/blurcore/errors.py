@@ -1,0 +1,13 @@
+"""Errors a caller can turn into a precise message (the gateway maps them to 4xx answers)."""
+
+
+class BlurcoreError(Exception):
+    """Base class: the input cannot be anonymized, and no output was produced."""
+
+
+class UnsupportedImageError(BlurcoreError):
+    """The bytes are not an image this library reads (wrong type, truncated, corrupt, empty)."""
+
+
+class ImageTooLargeError(BlurcoreError):
+    """The image declares more pixels than allowed (a decompression bomb, or simply too big)."""
