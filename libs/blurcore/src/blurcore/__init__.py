@@ -5,7 +5,7 @@ thin shells over :class:`blurcore.pipeline.Anonymizer`.
 """
 
 from blurcore.errors import BlurcoreError, ImageTooLargeError, UnsupportedImageError
-from blurcore.params import AnonymizeParams
+from blurcore.params import AnonymizeParams, Mode, Profile, Shape
 from blurcore.pipeline import Anonymizer, AnonymizeResult, cache_key
 
 __all__ = [
@@ -14,6 +14,9 @@ __all__ = [
     "Anonymizer",
     "BlurcoreError",
     "ImageTooLargeError",
+    "Mode",
+    "Profile",
+    "Shape",
     "UnsupportedImageError",
     "cache_key",
 ]

@@ -1,6 +1,7 @@
 """Pure geometry on face boxes.
 
-A set of boxes is a float32 array of shape (N, 5): x1, y1, x2, y2 (pixels, x2/y2 exclusive) and score.
+A set of boxes is a float32 array of shape (N, 5): x1, y1, x2, y2 (pixels, x2 and y2 exclusive)
+and the score.
 """
 
 import numpy as np
@@ -14,16 +15,17 @@ def empty_boxes() -> Boxes:
 
 
 def as_boxes(rows: npt.ArrayLike) -> Boxes:
-    boxes = np.asarray(rows, dtype=np.float32).reshape(-1, 5)
-    return boxes
+    return np.asarray(rows, dtype=np.float32).reshape(-1, 5)
 
 
 def areas(boxes: Boxes) -> npt.NDArray[np.float32]:
-    return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    width = np.clip(boxes[:, 2] - boxes[:, 0], 0, None)
+    height = np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    return np.asarray(width * height, dtype=np.float32)
 
 
 def iou_matrix(a: Boxes, b: Boxes) -> npt.NDArray[np.float32]:
-    """Intersection over union of every box in ``a`` with every box in ``b``, shape (len(a), len(b))."""
+    """Intersection over union of each box in ``a`` with each in ``b``: shape (len(a), len(b))."""
     left = np.maximum(a[:, None, 0], b[None, :, 0])
     top = np.maximum(a[:, None, 1], b[None, :, 1])
     right = np.minimum(a[:, None, 2], b[None, :, 2])
@@ -64,7 +66,7 @@ def merge_overlapping(boxes: Boxes, iou_threshold: float) -> Boxes:
             )
         )
         remaining = remaining[~overlap]
-    return np.stack(kept)
+    return np.stack(kept).astype(np.float32)
 
 
 def pad(boxes: Boxes, factor: float, width: int, height: int) -> Boxes:
@@ -115,7 +117,7 @@ def keep_plausible(boxes: Boxes, min_side: float, max_aspect: float) -> Boxes:
         & (aspect <= max_aspect)
         & (aspect >= 1.0 / max_aspect)
     )
-    return boxes[plausible]
+    return np.asarray(boxes[plausible], dtype=np.float32)
 
 
 def to_xywh(boxes: Boxes) -> list[list[float]]:

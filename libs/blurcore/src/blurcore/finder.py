@@ -1,0 +1,128 @@
+"""Profiles: which detectors run on which views of the image, merged into one set of face boxes."""
+
+import cv2
+import numpy as np
+
+from blurcore.boxes import (
+    Boxes,
+    empty_boxes,
+    keep_plausible,
+    merge_overlapping,
+    pad,
+    scale,
+    shift,
+)
+from blurcore.detectors import BlazeFaceFullRange, CenterFace, Detector
+from blurcore.detectors.base import RGBImage
+from blurcore.detectors.blazeface import INPUT_SIDE as BLAZEFACE_INPUT_SIDE
+from blurcore.params import AnonymizeParams, Profile
+from blurcore.tiling import plan_tiles
+
+# Smallest face side, in the detector's own input pixels, that each model resolves; below it a box
+# is noise. Checked in those pixels, so a tiny face found on an enlarged tile is kept.
+BLAZEFACE_MIN_SIDE_AT_INPUT = 4.0
+CENTERFACE_MIN_SIDE = 6.0
+MAX_ASPECT = 2.5  # a face box is never much more than twice as tall as wide, or the reverse
+# A whole-frame MediaPipe box scoring less needs a second opinion (_confirmed_by_centerface).
+BLAZEFACE_SURE_SCORE = 0.8
+# CenterFace is surest on faces of about this size; a crop is scaled so the candidate has it.
+CONFIRM_FACE_SIDE = 96
+CONFIRM_CONTEXT = 2.0
+TILE_SIDE = 256
+TILE_OVERLAP = 0.25
+
+
+class FaceFinder:
+    """Owns one instance of each detector (loaded once per process) and runs the profiles."""
+
+    def __init__(self, threads: int | None = None) -> None:
+        self.blazeface = BlazeFaceFullRange(threads)
+        self.centerface = CenterFace(threads)
+
+    def detectors_for(self, profile: Profile) -> list[Detector]:
+        if profile is Profile.FAST:
+            return [self.blazeface]
+        return [self.centerface, self.blazeface]
+
+    def load(self, profiles: tuple[Profile, ...] = tuple(Profile)) -> None:
+        for detector in {d for p in profiles for d in self.detectors_for(p)}:
+            detector.load()
+
+    def find(self, image: RGBImage, params: AnonymizeParams) -> Boxes:
+        """Face boxes (unpadded) in the pixels of ``image``."""
+        height, width = image.shape[:2]
+        shrink = min(1.0, params.max_detection_side / max(height, width))
+        view = image
+        if shrink < 1.0:
+            size = (round(width * shrink), round(height * shrink))
+            view = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
+        if params.denoise:
+            view = np.asarray(cv2.fastNlMeansDenoisingColored(view, None, 5, 5, 7, 21), np.uint8)
+
+        found = [self._whole_frame_blazeface(view, params)]
+        if params.profile is not Profile.FAST:
+            found[0] = self._confirmed_by_centerface(found[0], view, params)
+            found.append(self._centerface(view, params))
+        if params.profile is Profile.THOROUGH:
+            found.append(self._tiled_blazeface(view, params))
+        merged = merge_overlapping(np.concatenate(found), params.nms_iou)
+        return scale(merged, 1.0 / shrink) if shrink < 1.0 else merged
+
+    def _whole_frame_blazeface(self, view: RGBImage, params: AnonymizeParams) -> Boxes:
+        boxes = self.blazeface.detect(view, params.mediapipe_confidence)
+        to_input = BLAZEFACE_INPUT_SIDE / max(view.shape[:2])
+        plausible = keep_plausible(scale(boxes, to_input), BLAZEFACE_MIN_SIDE_AT_INPUT, MAX_ASPECT)
+        return scale(plausible, 1.0 / to_input)
+
+    def _centerface(self, view: RGBImage, params: AnonymizeParams) -> Boxes:
+        boxes = self.centerface.detect(view, params.centerface_confidence)
+        return keep_plausible(boxes, CENTERFACE_MIN_SIDE, MAX_ASPECT)
+
+    def _tiled_blazeface(self, view: RGBImage, params: AnonymizeParams) -> Boxes:
+        height, width = view.shape[:2]
+        found = [empty_boxes()]
+        for tile in plan_tiles(width, height, TILE_SIDE, TILE_OVERLAP):
+            crop = view[tile.top : tile.bottom, tile.left : tile.right]
+            found.append(shift(self._whole_frame_blazeface(crop, params), tile.left, tile.top))
+        return np.concatenate(found)
+
+    def _confirmed_by_centerface(
+        self, candidates: Boxes, view: RGBImage, params: AnonymizeParams
+    ) -> Boxes:
+        """Keep sure MediaPipe boxes, and unsure ones that CenterFace also sees.
+
+        At 0.3 the whole-frame model fires on round textures (fruit, stars, wheels) as readily as on
+        faces; CenterFace, shown the candidate's surroundings scaled to the face size it handles
+        best, tells them apart without losing the large close-up faces it misses on the full frame.
+        """
+        height, width = view.shape[:2]
+        kept = []
+        for box in candidates:
+            if box[4] >= BLAZEFACE_SURE_SCORE:
+                kept.append(box)
+                continue
+            context = pad(box[None, :], CONFIRM_CONTEXT, width, height)[0]
+            left, top, right, bottom = (int(v) for v in context[:4])
+            zoom = CONFIRM_FACE_SIDE / max(box[2] - box[0], box[3] - box[1])
+            size = (max(1, round((right - left) * zoom)), max(1, round((bottom - top) * zoom)))
+            interpolation = cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR
+            crop = np.asarray(
+                cv2.resize(view[top:bottom, left:right], size, interpolation=interpolation),
+                np.uint8,
+            )
+            opinions = shift(
+                scale(self.centerface.detect(crop, params.centerface_confidence), 1 / zoom),
+                left,
+                top,
+            )
+            centres_x = (opinions[:, 0] + opinions[:, 2]) / 2
+            centres_y = (opinions[:, 1] + opinions[:, 3]) / 2
+            inside = (
+                (centres_x >= box[0])
+                & (centres_x < box[2])
+                & (centres_y >= box[1])
+                & (centres_y < box[3])
+            )
+            if inside.any():
+                kept.append(box)
+        return np.stack(kept) if kept else empty_boxes()

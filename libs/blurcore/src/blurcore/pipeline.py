@@ -1,0 +1,81 @@
+"""Bytes in, anonymized bytes out: the one entry point the command line and the services call."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from blurcore import imageio
+from blurcore.anonymize import anonymize
+from blurcore.boxes import Boxes, pad
+from blurcore.finder import FaceFinder
+from blurcore.imageio import DecodedImage, ImageFormat
+from blurcore.params import AnonymizeParams, Profile
+
+DEFAULT_MAX_PIXELS = 100_000_000
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def cache_key(data: bytes, params: AnonymizeParams) -> str:
+    """Same bytes and same parameters give the same key, so a result can be reused safely."""
+    canonical = json.dumps(params.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return sha256_hex(sha256_hex(data).encode() + b"\n" + canonical.encode())
+
+
+@dataclass(frozen=True)
+class AnonymizeResult:
+    data: bytes
+    format: ImageFormat
+    width: int
+    height: int
+    detections: (
+        Boxes  # the detectors' face boxes, in the pixels of the upright (EXIF-rotated) image
+    )
+    regions: Boxes  # the same boxes padded: exactly what was anonymized
+    input_sha256: str
+    output_sha256: str
+
+    @property
+    def faces(self) -> int:
+        return len(self.detections)
+
+
+class Anonymizer:
+    """Holds loaded detectors; create one per process, after any fork, and reuse it."""
+
+    def __init__(self, threads: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        self.finder = FaceFinder(threads)
+        self.max_pixels = max_pixels
+
+    def load(self, profiles: tuple[Profile, ...] = tuple(Profile)) -> None:
+        self.finder.load(profiles)
+
+    def detect(self, image: DecodedImage, params: AnonymizeParams) -> tuple[Boxes, Boxes]:
+        """The face boxes, and the padded regions that anonymization covers, in image pixels."""
+        faces = self.finder.find(imageio.to_rgb8(image.pixels), params)
+        height, width = image.pixels.shape[:2]
+        return faces, pad(faces, params.padding, width, height)
+
+    def process(self, data: bytes, params: AnonymizeParams) -> AnonymizeResult:
+        """Decode, find faces, anonymize and re-encode in the same format without metadata.
+
+        Raises a :class:`blurcore.BlurcoreError` subclass for input it cannot read; never returns
+        the original pixels.
+        """
+        image = imageio.decode(data, max_pixels=self.max_pixels)
+        detections, regions = self.detect(image, params)
+        pixels = anonymize(image.pixels, regions, params)
+        output = imageio.encode(pixels, image.format, image.icc_profile, params.jpeg_quality)
+        height, width = pixels.shape[:2]
+        return AnonymizeResult(
+            data=output,
+            format=image.format,
+            width=width,
+            height=height,
+            detections=detections,
+            regions=regions,
+            input_sha256=sha256_hex(data),
+            output_sha256=sha256_hex(output),
+        )
