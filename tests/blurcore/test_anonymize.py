@@ -85,8 +85,8 @@ def test_anonymize_outline_draws_green_box_only_when_asked():
 
 def test_shape_mask_ellipse_touches_edges_and_spares_corners():
     mask = shape_mask(41, 61, Shape.ELLIPSE)
-    assert mask[20, 0] and mask[20, 60] and mask[0, 30] and mask[40, 30]
-    assert not mask[0, 0] and not mask[40, 60]
+    assert all(mask[row, col] for row, col in ((20, 0), (20, 60), (0, 30), (40, 30)))
+    assert not any(mask[row, col] for row, col in ((0, 0), (40, 60)))
     assert shape_mask(5, 7, Shape.RECTANGLE).all()
 
 

@@ -6,6 +6,7 @@ interrupted run leaves no half-written file behind.
 """
 
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
@@ -20,6 +21,9 @@ from blurcore.pipeline import Anonymizer, sha256_hex
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
 MAX_ZIP_ENTRY_BYTES = 256 * 1024 * 1024
 ZIP_ENCRYPTED_FLAG = 0x1
+# What zipfile raises for one entry it cannot extract: bad CRC or local header, corrupt or truncated
+# compressed data, a compression method it lacks.
+_ZIP_ENTRY_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
 
 Status = Literal["done", "failed", "skipped"]
 
@@ -112,6 +116,38 @@ def _safe_entry_name(info: zipfile.ZipInfo) -> str | None:
     return str(path)
 
 
+@dataclass(frozen=True)
+class ArchiveEntry:
+    """One file of a ZIP: its bytes, or the verdict that keeps it from being anonymized."""
+
+    name: str
+    data: bytes | None
+    status: Status | None = None
+    error: str | None = None
+
+
+def archive_entries(
+    archive: zipfile.ZipFile, max_entry_bytes: int = MAX_ZIP_ENTRY_BYTES
+) -> Iterator[ArchiveEntry]:
+    """Every file entry of ``archive``; unsafe, encrypted, oversized or damaged ones come with a
+    verdict and no bytes, so one bad entry never stops the rest of the archive."""
+    for info in archive.infolist():
+        if info.is_dir():
+            continue
+        name = _safe_entry_name(info)
+        if name is None:
+            yield ArchiveEntry(info.filename, None, "skipped", "unsafe path")
+        elif info.flag_bits & ZIP_ENCRYPTED_FLAG:
+            yield ArchiveEntry(name, None, "failed", "encrypted entry")
+        elif info.file_size > max_entry_bytes:
+            yield ArchiveEntry(name, None, "failed", "entry too large")
+        else:
+            try:
+                yield ArchiveEntry(name, archive.read(info))
+            except _ZIP_ENTRY_ERRORS as error:
+                yield ArchiveEntry(name, None, "failed", f"unreadable entry: {error}")
+
+
 def _blur_zip(
     source: Path,
     target: Path,
@@ -122,27 +158,29 @@ def _blur_zip(
     records: list[ImageRecord] = []
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
-    with zipfile.ZipFile(source) as archive, zipfile.ZipFile(partial, "w") as output:
-        for info in archive.infolist():
-            if info.is_dir():
-                continue
-            label = f"{source}!{info.filename}"
-            name = _safe_entry_name(info)
-            if name is None:
-                records.append(ImageRecord(input=label, status="skipped", error="unsafe path"))
-            elif info.flag_bits & ZIP_ENCRYPTED_FLAG:
-                records.append(ImageRecord(input=label, status="failed", error="encrypted entry"))
-            elif info.file_size > MAX_ZIP_ENTRY_BYTES:
-                records.append(ImageRecord(input=label, status="failed", error="entry too large"))
-            else:
-                record, data = _anonymize_entry(name, archive.read(info), anonymizer, params)
-                record.input = label
-                if data is not None:
-                    output.writestr(name, data, compress_type=zipfile.ZIP_STORED)
-                    record.output = f"{target}!{name}"
-                records.append(record)
-            on_image(1)
-    partial.replace(target)
+    try:
+        archive = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, OSError) as error:
+        return [ImageRecord(input=str(source), status="failed", error=f"not a valid ZIP: {error}")]
+    try:
+        with archive, zipfile.ZipFile(partial, "w") as output:
+            for entry in archive_entries(archive):
+                label = f"{source}!{entry.name}"
+                if entry.data is None:
+                    assert entry.status is not None
+                    records.append(ImageRecord(input=label, status=entry.status, error=entry.error))
+                else:
+                    record, data = _anonymize_entry(entry.name, entry.data, anonymizer, params)
+                    record.input = label
+                    if data is not None:
+                        output.writestr(entry.name, data, compress_type=zipfile.ZIP_STORED)
+                        record.output = f"{target}!{entry.name}"
+                    records.append(record)
+                on_image(1)
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # interrupted or failed: no half-written archive left
+        raise
     return records
 
 
@@ -162,7 +200,7 @@ def blur_inputs(
                 target = out / source.name / path.relative_to(source)
                 report.images.append(_blur_file(path, target, anonymizer, params))
                 on_image(1)
-        elif zipfile.is_zipfile(source):
+        elif source.suffix.lower() == ".zip" or zipfile.is_zipfile(source):
             report.images.extend(_blur_zip(source, out / source.name, anonymizer, params, on_image))
         elif source.is_file():
             report.images.append(_blur_file(source, out / source.name, anonymizer, params))

@@ -69,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_params_arguments(blur)
 
     detect = commands.add_parser("detect", help="print the regions blur would anonymize")
-    detect.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    # Kept as typed (not as Path, which drops "./"), since the output is keyed by it.
+    detect.add_argument("images", nargs="+", metavar="IMAGE")
     detect.add_argument("--json", action="store_true", required=True, help="JSON on stdout")
     _add_params_arguments(detect)
 
@@ -81,9 +82,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_blur(args: argparse.Namespace, params: AnonymizeParams) -> int:
-    anonymizer = Anonymizer(threads=args.threads)
-    anonymizer.load((params.profile,))
-    with tqdm(desc="images", unit="img", file=sys.stderr, disable=None) as bar:
+XX, unit="img", file=sys.stderr, disable=None) as bar:
         report: BatchReport = blur_inputs(args.inputs, args.out, anonymizer, params, bar.update)
     if args.report:
         args.report.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
@@ -96,15 +95,15 @@ def _run_detect(args: argparse.Namespace, params: AnonymizeParams) -> int:
     anonymizer = Anonymizer(threads=args.threads)
     regions: dict[str, list[list[float]]] = {}
     status = EXIT_OK
-    for path in args.images:
+    for name in args.images:
         try:
-            image = imageio.decode(path.read_bytes(), max_pixels=anonymizer.max_pixels)
+            image = imageio.decode(Path(name).read_bytes(), max_pixels=anonymizer.max_pixels)
         except (OSError, BlurcoreError) as error:
-            log.error("%s: %s", path, error)
+            log.error("%s: %s", name, error)
             status = EXIT_SOME_FAILED
             continue
         _faces, padded = anonymizer.detect(image, params)
-        regions[str(path)] = to_xywh(padded)
+        regions[name] = to_xywh(padded)
     json.dump(regions, sys.stdout)
     sys.stdout.write("\n")
     return status
