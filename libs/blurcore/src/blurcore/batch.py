@@ -67,12 +67,20 @@ def _write_atomically(path: Path, data: bytes) -> None:
     partial.replace(path)
 
 
+def is_image_candidate(name: str, data: bytes) -> bool:
+    """Named like an image or starting like one: worth trying (and failing loudly if it is not).
+    Anything else, such as a README in a ZIP, is skipped rather than reported as broken."""
+    return (
+        PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
+        or imageio.sniff_format(data) is not None
+    )
+
+
 def _anonymize_entry(
     name: str, data: bytes, anonymizer: Anonymizer, params: AnonymizeParams
 ) -> tuple[ImageRecord, bytes | None]:
     """The record for one candidate file, and the anonymized bytes when it is an image."""
-    looks_like_image = PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
-    if not looks_like_image and imageio.sniff_format(data) is None:
+    if not is_image_candidate(name, data):
         return ImageRecord(input=name, status="skipped", error="not an image"), None
     try:
         result = anonymizer.process(data, params)

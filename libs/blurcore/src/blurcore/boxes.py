@@ -35,6 +35,21 @@ def iou_matrix(a: Boxes, b: Boxes) -> npt.NDArray[np.float32]:
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
 
 
+def suppress_duplicates(boxes: Boxes, iou_threshold: float) -> Boxes:
+    """Classic greedy NMS: the best-scoring box of each overlapping group survives unchanged.
+
+    For one detector's own near-duplicates (neighbouring heat-map peaks, adjacent anchors), which
+    describe the same face: their union would be a box larger than the face.
+    """
+    order = np.argsort(-boxes[:, 4], kind="stable")
+    remaining = boxes[order]
+    kept = []
+    while len(remaining):
+        kept.append(remaining[0])
+        remaining = remaining[1:][iou_matrix(remaining[:1], remaining[1:])[0] < iou_threshold]
+    return np.stack(kept).astype(np.float32) if kept else empty_boxes()
+
+
 def merge_overlapping(boxes: Boxes, iou_threshold: float) -> Boxes:
     """Non-maximum suppression that never shrinks the protected area.
 

@@ -82,7 +82,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_blur(args: argparse.Namespace, params: AnonymizeParams) -> int:
-XX, unit="img", file=sys.stderr, disable=None) as bar:
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)  # fail before the work, not after
+    anonymizer = Anonymizer(threads=args.threads)
+    anonymizer.load((params.profile,))
+    with tqdm(desc="images", unit="img", file=sys.stderr, disable=None) as bar:
         report: BatchReport = blur_inputs(args.inputs, args.out, anonymizer, params, bar.update)
     if args.report:
         args.report.write_text(json.dumps(report.to_dict(), indent=2) + "\n")

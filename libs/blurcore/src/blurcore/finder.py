@@ -11,6 +11,7 @@ from blurcore.boxes import (
     pad,
     scale,
     shift,
+    suppress_duplicates,
 )
 from blurcore.detectors import BlazeFaceFullRange, CenterFace, Detector
 from blurcore.detectors.base import RGBImage
@@ -69,13 +70,17 @@ class FaceFinder:
         return scale(merged, 1.0 / shrink) if shrink < 1.0 else merged
 
     def _whole_frame_blazeface(self, view: RGBImage, params: AnonymizeParams) -> Boxes:
-        boxes = self.blazeface.detect(view, params.mediapipe_confidence)
+        boxes = suppress_duplicates(
+            self.blazeface.detect(view, params.mediapipe_confidence), params.nms_iou
+        )
         to_input = BLAZEFACE_INPUT_SIDE / max(view.shape[:2])
         plausible = keep_plausible(scale(boxes, to_input), BLAZEFACE_MIN_SIDE_AT_INPUT, MAX_ASPECT)
         return scale(plausible, 1.0 / to_input)
 
     def _centerface(self, view: RGBImage, params: AnonymizeParams) -> Boxes:
-        boxes = self.centerface.detect(view, params.centerface_confidence)
+        boxes = suppress_duplicates(
+            self.centerface.detect(view, params.centerface_confidence), params.nms_iou
+        )
         return keep_plausible(boxes, CENTERFACE_MIN_SIDE, MAX_ASPECT)
 
     def _tiled_blazeface(self, view: RGBImage, params: AnonymizeParams) -> Boxes:

@@ -1,0 +1,44 @@
+"""The one Celery configuration both sides use: the gateway sends by task name, the worker runs it.
+
+Settings for long CPU-bound tasks (see ../shared/STYLE.md and the Celery docs):
+- late acks plus reject-on-worker-lost: a task whose worker dies goes back to the queue, and the
+  task is idempotent, so running it twice yields one result;
+- prefetch 1: fair dispatch, and the queue length shows the real backlog to an autoscaler;
+- JSON only: no pickle from a broker anyone on the network might write to;
+- a soft limit below the hard one, so a stuck image is marked failed before its process is killed;
+- a visibility timeout above the hard limit, so Redis does not hand a running task to a second
+  worker while the first is still on it;
+- results expire with the retention, like everything else stored.
+"""
+
+from celery import Celery
+
+from jobstore.settings import StoreSettings
+
+ANONYMIZE_TASK = "fpg.anonymize_image"
+QUEUE = "celery"  # Celery's default list in Redis; an autoscaler watches its length
+VISIBILITY_MARGIN_SECONDS = 60
+
+
+def make_celery(settings: StoreSettings) -> Celery:
+    app = Celery("fpg", broker=settings.redis_url, backend=settings.redis_url)
+    app.conf.update(
+        task_default_queue=QUEUE,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        task_soft_time_limit=settings.task_soft_time_limit,
+        task_time_limit=settings.task_hard_time_limit,
+        broker_transport_options={
+            "visibility_timeout": settings.task_hard_time_limit + VISIBILITY_MARGIN_SECONDS
+        },
+        result_expires=settings.retention_seconds,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        task_track_started=False,
+    )
+    return app

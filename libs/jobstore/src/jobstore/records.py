@@ -1,0 +1,112 @@
+"""Job and batch records in Redis: one JSON value per record, with the retention as its TTL.
+
+Updates use ``SET ... XX KEEPTTL``: a record deleted by the user (or expired) is never brought
+back by a worker finishing late, and an update never extends how long data is kept.
+"""
+
+import time
+from enum import StrEnum
+from typing import Literal
+
+import redis
+from pydantic import BaseModel, Field
+
+from blurcore import AnonymizeParams
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+FINISHED = frozenset({JobStatus.DONE, JobStatus.FAILED})
+
+
+class JobRecord(BaseModel):
+    id: str
+    status: JobStatus = JobStatus.QUEUED
+    params: AnonymizeParams
+    filename: str
+    batch_id: str | None = None
+    created_at: float = Field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    content_type: str | None = None
+    faces: int | None = None
+    regions: list[list[float]] = Field(default_factory=list)
+    input_sha256: str | None = None
+    output_sha256: str | None = None
+    error: str | None = None
+    attempts: int = 0
+
+
+class BatchEntry(BaseModel):
+    """One file of an uploaded ZIP: a job when it is an image, else the reason it is not."""
+
+    path: str
+    job_id: str | None = None
+    status: Literal["skipped", "failed"] | None = None
+    error: str | None = None
+
+
+class BatchRecord(BaseModel):
+    id: str
+    params: AnonymizeParams
+    filename: str
+    entries: list[BatchEntry]
+    created_at: float = Field(default_factory=time.time)
+
+    @property
+    def job_ids(self) -> list[str]:
+        return [entry.job_id for entry in self.entries if entry.job_id]
+
+
+class RecordStore:
+    def __init__(self, client: redis.Redis, prefix: str, retention_seconds: int) -> None:
+        self._client = client
+        self._prefix = prefix
+        self.retention_seconds = retention_seconds
+
+    def job_key(self, job_id: str) -> str:
+        return f"{self._prefix}:job:{job_id}"
+
+    def batch_key(self, batch_id: str) -> str:
+        return f"{self._prefix}:batch:{batch_id}"
+
+    def create_job(self, job: JobRecord) -> None:
+        self._client.set(self.job_key(job.id), job.model_dump_json(), ex=self.retention_seconds)
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        raw = self._client.get(self.job_key(job_id))
+        return JobRecord.model_validate_json(raw) if raw else None
+
+    def get_jobs(self, job_ids: list[str]) -> list[JobRecord | None]:
+        if not job_ids:
+            return []
+        raws = self._client.mget([self.job_key(job_id) for job_id in job_ids])
+        return [JobRecord.model_validate_json(raw) if raw else None for raw in raws]
+
+    def update_job(self, job: JobRecord) -> bool:
+        """Store the new state if the record still exists; False when it was deleted or expired."""
+        stored = self._client.set(
+            self.job_key(job.id), job.model_dump_json(), xx=True, keepttl=True
+        )
+        return bool(stored)
+
+    def delete_jobs(self, *job_ids: str) -> None:
+        if job_ids:
+            self._client.delete(*(self.job_key(job_id) for job_id in job_ids))
+
+    def create_batch(self, batch: BatchRecord) -> None:
+        self._client.set(
+            self.batch_key(batch.id), batch.model_dump_json(), ex=self.retention_seconds
+        )
+
+    def get_batch(self, batch_id: str) -> BatchRecord | None:
+        raw = self._client.get(self.batch_key(batch_id))
+        return BatchRecord.model_validate_json(raw) if raw else None
+
+    def delete_batch(self, batch_id: str) -> None:
+        self._client.delete(self.batch_key(batch_id))

@@ -1,0 +1,25 @@
+"""Settings shared by gateway and workers, from environment variables prefixed ``FPG_``."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StoreSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FPG_", extra="ignore")
+
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="Broker, result backend and blob store: one Redis is all a deployment needs.",
+    )
+    retention_seconds: int = Field(
+        default=3600,
+        ge=60,
+        description="Every stored key (originals, results, job records) expires after this.",
+    )
+    key_prefix: str = Field(default="fpg", pattern=r"^[A-Za-z0-9_.-]+$")
+    task_soft_time_limit: int = Field(
+        default=120, ge=5, description="Seconds before a task is told to stop."
+    )
+    task_hard_time_limit: int = Field(
+        default=150, ge=10, description="Seconds before its process is killed."
+    )

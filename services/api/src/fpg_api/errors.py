@@ -1,0 +1,74 @@
+"""One error body everywhere: handlers turn every failure into an ``ErrorResponse``."""
+
+from http import HTTPStatus
+from typing import Any
+
+import redis
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from kombu.exceptions import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from fpg_api.schemas import ErrorResponse
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` entry documenting these error statuses with the shared schema."""
+    return {
+        status: {"model": ErrorResponse, "description": HTTPStatus(status).phrase}
+        for status in statuses
+    }
+
+
+def _answer(
+    status: int, body: ErrorResponse, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
+        return _answer(error.status, ErrorResponse(code=error.code, message=error.message))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = HTTPStatus(error.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+        return _answer(
+            error.status_code,
+            ErrorResponse(code=code, message=str(error.detail)),
+            headers=dict(error.headers) if error.headers else None,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+        details = [
+            {"field": ".".join(str(part) for part in item["loc"][1:]), "problem": item["msg"]}
+            for item in error.errors()
+        ]
+        fields = ", ".join(detail["field"] or "body" for detail in details)
+        return _answer(
+            422,
+            ErrorResponse(
+                code="validation_error", message=f"invalid request: {fields}", details=details
+            ),
+        )
+
+    @app.exception_handler(redis.RedisError)
+    @app.exception_handler(OperationalError)
+    async def _store_down(_request: Request, error: Exception) -> JSONResponse:
+        return _answer(
+            503,
+            ErrorResponse(
+                code="broker_unreachable",
+                message=f"the job store is unreachable, try again shortly: {error}",
+            ),
+            headers={"Retry-After": "5"},
+        )

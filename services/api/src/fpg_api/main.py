@@ -1,0 +1,73 @@
+"""Builds the gateway app: ``uvicorn --factory fpg_api.main:create_app``, or ``fpg-local``."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.formparsers import MultiPartParser
+
+from fpg_api.body_limit import BodyLimitMiddleware
+from fpg_api.deps import Services
+from fpg_api.errors import install_error_handlers
+from fpg_api.metrics import GatewayMetrics, RequestMetricsMiddleware
+from fpg_api.routes import batches, health, images, jobs
+from fpg_api.settings import GatewaySettings
+from jobstore.blobstore import RedisBlobStore
+from jobstore.celery_wiring import make_celery
+from jobstore.logs import configure_json_logging
+from jobstore.records import RecordStore
+
+log = logging.getLogger("fpg.gateway")
+
+
+def _operation_id(route: APIRoute) -> str:
+    """``{tag}-{function}``, so generated clients get names like ``jobs.get_job``."""
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    # Uploads stay in memory up to the upload limit: originals must never touch a disk.
+    MultiPartParser.spool_max_size = settings.max_batch_bytes
+    client: redis.Redis = redis.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=2, socket_timeout=10
+    )
+    services = Services(
+        settings=settings,
+        client=client,
+        records=RecordStore(client, settings.key_prefix, settings.retention_seconds),
+        blobs=RedisBlobStore(client, settings.key_prefix),
+        celery=make_celery(settings),
+        metrics=GatewayMetrics(client, settings.key_prefix),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        configure_json_logging()
+        log.info("gateway started", extra={"status": "ready"})
+        yield
+        client.close()
+
+    app = FastAPI(
+        title="Face Privacy Guard",
+        version="0.1.0",
+        summary="Finds every face in photos and anonymizes it, on your own premises.",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+
+    for module in (images, jobs, batches, health):
+        app.include_router(module.router)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit_for_path=lambda path: (
+            settings.max_batch_bytes if path.startswith("/v1/batches") else settings.max_image_bytes
+        ),
+    )
+    app.add_middleware(RequestMetricsMiddleware, metrics=services.metrics)
+    return app

@@ -1,0 +1,78 @@
+import asyncio
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from blurcore import AnonymizeParams
+from blurcore.imageio import sniff_format
+from fpg_api.deps import ServicesDep
+from fpg_api.errors import ApiError, error_responses
+from fpg_api.routes.jobs import result_response
+from fpg_api.schemas import ImageUpload, JobAccepted, WaitSeconds
+from fpg_api.submission import submit_job
+from jobstore.records import FINISHED, JobRecord, JobStatus
+
+router = APIRouter(prefix="/v1/images", tags=["images"])
+
+
+def accepted(request: Request, job: JobRecord) -> JobAccepted:
+    return JobAccepted(
+        id=job.id,
+        status=job.status,
+        status_url=str(request.url_for("jobs-get_job", job_id=job.id)),
+        result_url=str(request.url_for("jobs-get_job_result", job_id=job.id)),
+    )
+
+
+async def _wait_until_finished(services: ServicesDep, job: JobRecord, seconds: float) -> JobRecord:
+    deadline = time.monotonic() + min(seconds, services.settings.max_wait_seconds)
+    while job.status not in FINISHED and time.monotonic() < deadline:
+        await asyncio.sleep(services.settings.wait_poll_seconds)
+        latest = await run_in_threadpool(services.records.get_job, job.id)
+        if latest is None:
+            break
+        job = latest
+    return job
+
+
+@router.post(
+    "",
+    summary="Anonymize one image",
+    response_model=JobAccepted,
+    status_code=202,
+    responses={
+        200: {
+            "description": "With ?wait=: the anonymized image, ready in time",
+            "content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}},
+        },
+        **error_responses(400, 409, 413, 415, 422, 503),
+    },
+)
+async def create_image_job(
+    services: ServicesDep,
+    request: Request,
+    response: Response,
+    upload: Annotated[ImageUpload, Form(media_type="multipart/form-data")],
+    wait: Annotated[WaitSeconds, Query()] = 0.0,
+) -> JobAccepted | Response:
+    data = await upload.file.read()
+    if not data:
+        raise ApiError(400, "empty_file", "the uploaded file is empty")
+    if sniff_format(data) is None:
+        raise ApiError(415, "unsupported_media_type", "not a JPEG, PNG or WebP image")
+    params = AnonymizeParams.model_validate(upload.model_dump(exclude={"file"}))
+    job = await run_in_threadpool(
+        submit_job, services, data, upload.file.filename or "image", params
+    )
+    if wait > 0:
+        job = await _wait_until_finished(services, job, wait)
+        if job.status is JobStatus.DONE:
+            return await run_in_threadpool(result_response, services, job)
+        if job.status is JobStatus.FAILED:
+            raise ApiError(
+                422, "unprocessable_image", f"the image could not be anonymized: {job.error}"
+            )
+    response.headers["Location"] = str(request.url_for("jobs-get_job", job_id=job.id))
+    return accepted(request, job)

@@ -1,0 +1,104 @@
+"""Request and response bodies, so the OpenAPI document types every answer."""
+
+from typing import Annotated, Any, Literal
+
+from fastapi import UploadFile
+from pydantic import BaseModel, Field
+
+from blurcore import AnonymizeParams
+from jobstore.records import JobStatus
+
+
+class ErrorResponse(BaseModel):
+    """The one error body of every 4xx and 5xx answer."""
+
+    code: str = Field(description="Stable machine-readable reason, e.g. `unsupported_media_type`.")
+    message: str = Field(description="What went wrong, in words a person understands.")
+    details: list[dict[str, Any]] | None = Field(
+        default=None, description="Per-field problems of a request that failed validation."
+    )
+
+
+class ImageUpload(AnonymizeParams):
+    """An image and, optionally, any anonymization parameter (form fields beside the file)."""
+
+    file: UploadFile = Field(description="A JPEG, PNG or WebP image.")
+
+
+class BatchUpload(AnonymizeParams):
+    """A ZIP of images and, optionally, the anonymization parameters for all of them."""
+
+    file: UploadFile = Field(description="A ZIP file; folders inside it are kept.")
+
+
+class JobAccepted(BaseModel):
+    id: str
+    status: JobStatus
+    status_url: str
+    result_url: str
+
+
+class JobView(BaseModel):
+    id: str
+    status: JobStatus
+    batch_id: str | None
+    faces: int | None = Field(description="Faces anonymized; set once the job is done.")
+    regions: list[list[float]] = Field(description="Anonymized regions as [x, y, w, h, score].")
+    content_type: str | None
+    input_sha256: str | None
+    output_sha256: str | None
+    error: str | None = Field(description="Why the job failed, when it did.")
+    created_at: float
+    queued_seconds: float | None = Field(description="Time between upload and start.")
+    processing_seconds: float | None = Field(description="Time the worker spent on it.")
+    params: AnonymizeParams
+
+
+class BatchAccepted(BaseModel):
+    id: str
+    total: int = Field(description="Files found in the ZIP, images or not.")
+    status_url: str
+    result_url: str
+
+
+class BatchProgress(BaseModel):
+    id: str
+    total: int
+    done: int
+    failed: int
+    skipped: int
+    pending: int = Field(description="Images still queued or running.")
+    faces: int
+    finished: bool
+
+
+class BatchReportImage(BaseModel):
+    path: str
+    status: Literal["done", "failed", "skipped", "expired"]
+    faces: int | None = None
+    boxes: list[list[float]] = Field(default_factory=list)
+    input_sha256: str | None = None
+    output_sha256: str | None = None
+    error: str | None = None
+
+
+class BatchReport(BaseModel):
+    id: str
+    params: AnonymizeParams
+    summary: BatchProgress
+    images: list[BatchReportImage]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"]
+    broker: Literal["reachable"]
+
+
+WaitSeconds = Annotated[
+    float,
+    Field(ge=0, le=300, description="Wait up to this long for the result and answer it directly."),
+]

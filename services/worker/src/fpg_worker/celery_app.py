@@ -1,0 +1,58 @@
+"""The worker's Celery app. Start it with ``celery -A fpg_worker.celery_app worker``.
+
+The detectors are built in each child process after the fork (``worker_process_init``): built in
+the parent before forking, the inference runtimes hang every child.
+"""
+
+from typing import Any
+
+import redis
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import setup_logging, worker_process_init
+
+from blurcore import Anonymizer
+from fpg_worker.processing import JobRunner
+from fpg_worker.settings import WorkerSettings
+from jobstore.blobstore import RedisBlobStore
+from jobstore.celery_wiring import ANONYMIZE_TASK, make_celery
+from jobstore.logs import configure_json_logging
+from jobstore.metrics import MetricsStore
+from jobstore.records import RecordStore
+
+settings = WorkerSettings()
+app = make_celery(settings)
+_runner: JobRunner | None = None
+
+
+@setup_logging.connect
+def _json_logs(**_kwargs: Any) -> None:
+    configure_json_logging()
+
+
+def build_runner(worker_settings: WorkerSettings) -> JobRunner:
+    client = redis.Redis.from_url(worker_settings.redis_url)
+    anonymizer = Anonymizer(threads=worker_settings.inference_threads)
+    anonymizer.load()
+    return JobRunner(
+        records=RecordStore(client, worker_settings.key_prefix, worker_settings.retention_seconds),
+        blobs=RedisBlobStore(client, worker_settings.key_prefix),
+        metrics=MetricsStore(client, worker_settings.key_prefix),
+        anonymizer=anonymizer,
+        time_limit_errors=(SoftTimeLimitExceeded,),
+    )
+
+
+@worker_process_init.connect
+def _load_models_in_child(**_kwargs: Any) -> None:
+    global _runner
+    _runner = build_runner(settings)
+
+
+@app.task(name=ANONYMIZE_TASK)
+def anonymize_image(job_id: str) -> dict[str, Any] | None:
+    """Returns a small summary for the result backend; image bytes never travel through Celery."""
+    global _runner
+    if _runner is None:  # a solo or threaded pool has no worker_process_init
+        _runner = build_runner(settings)
+    job = _runner.run(job_id)
+    return None if job is None else {"status": job.status.value, "faces": job.faces}

@@ -1,0 +1,82 @@
+"""One job, start to end, with no Celery in sight: the task is a thin shell over this."""
+
+import logging
+import time
+from dataclasses import dataclass
+
+from blurcore import Anonymizer, BlurcoreError
+from blurcore.boxes import to_xywh
+from jobstore.blobstore import BlobStore, input_key, result_key
+from jobstore.metrics import MetricsStore
+from jobstore.records import FINISHED, JobRecord, JobStatus, RecordStore
+
+log = logging.getLogger("fpg.worker")
+
+
+@dataclass
+class JobRunner:
+    records: RecordStore
+    blobs: BlobStore
+    metrics: MetricsStore
+    anonymizer: Anonymizer
+    # What the task queue raises into a job that runs past its soft time limit.
+    time_limit_errors: tuple[type[BaseException], ...] = ()
+
+    def run(self, job_id: str) -> JobRecord | None:
+        """Anonymize one stored upload. Fail closed: a result is stored only when complete, and
+        a job is marked done only after its result is stored; the original is deleted after."""
+        job = self.records.get_job(job_id)
+        if job is None:
+            log.info("job gone before it ran", extra={"job_id": job_id})
+            return None
+        if job.status in FINISHED:
+            return job  # a redelivered task: the first run already answered
+        job.status, job.started_at, job.attempts = JobStatus.RUNNING, time.time(), job.attempts + 1
+        if not self.records.update_job(job):
+            return None
+        data = self.blobs.get(input_key(job_id))
+        if data is None:
+            return self._fail(job, "the original expired or was deleted before processing")
+        try:
+            result = self.anonymizer.process(data, job.params)
+        except BlurcoreError as error:
+            return self._fail(job, str(error))
+        except self.time_limit_errors:
+            return self._fail(job, "processing took longer than the time limit")
+        except Exception:
+            self._fail(job, "internal error while processing the image")
+            raise
+        self.blobs.put(result_key(job_id), result.data, self.records.retention_seconds)
+        job.status, job.finished_at = JobStatus.DONE, time.time()
+        job.content_type = result.format.mime_type
+        job.faces, job.regions = result.faces, to_xywh(result.regions)
+        job.input_sha256, job.output_sha256 = result.input_sha256, result.output_sha256
+        if not self.records.update_job(job):
+            self.blobs.delete(result_key(job_id))  # deleted meanwhile: keep nothing
+            return None
+        self.blobs.delete(input_key(job_id))
+        self._finished(job)
+        return job
+
+    def _fail(self, job: JobRecord, reason: str) -> JobRecord:
+        job.status, job.finished_at, job.error = JobStatus.FAILED, time.time(), reason
+        self.records.update_job(job)
+        self.blobs.delete(input_key(job.id))
+        self._finished(job)
+        return job
+
+    def _finished(self, job: JobRecord) -> None:
+        seconds = (job.finished_at or 0.0) - (job.started_at or 0.0)
+        self.metrics.record_job(job.status.value, seconds, job.faces or 0)
+        log.info(
+            "job %s",
+            job.status.value,
+            extra={
+                "job_id": job.id,
+                "batch_id": job.batch_id,
+                "status": job.status.value,
+                "faces": job.faces,
+                "seconds": round(seconds, 4),
+                "error": job.error,
+            },
+        )

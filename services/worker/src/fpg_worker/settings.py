@@ -1,0 +1,11 @@
+from pydantic import Field
+
+from jobstore.settings import StoreSettings
+
+
+class WorkerSettings(StoreSettings):
+    inference_threads: int = Field(
+        default=1,
+        ge=1,
+        description="Threads per worker process; with one process per core, 1 uses every core.",
+    )
