@@ -75,13 +75,13 @@ async def create_batch(
     batch = await run_in_threadpool(
         _submit_batch, services, data, upload.file.filename or "batch.zip", params
     )
-    status_url = str(request.url_for("batches-get_batch", batch_id=batch.id))
+    status_url = str(request.url_for("get_batch", batch_id=batch.id))
     response.headers["Location"] = status_url
     return BatchAccepted(
         id=batch.id,
         total=len(batch.entries),
         status_url=status_url,
-        result_url=str(request.url_for("batches-get_batch_result", batch_id=batch.id)),
+        result_url=str(request.url_for("get_batch_result", batch_id=batch.id)),
     )
 
 

@@ -21,8 +21,8 @@ def accepted(request: Request, job: JobRecord) -> JobAccepted:
     return JobAccepted(
         id=job.id,
         status=job.status,
-        status_url=str(request.url_for("jobs-get_job", job_id=job.id)),
-        result_url=str(request.url_for("jobs-get_job_result", job_id=job.id)),
+        status_url=str(request.url_for("get_job", job_id=job.id)),
+        result_url=str(request.url_for("get_job_result", job_id=job.id)),
     )
 
 
@@ -74,5 +74,5 @@ async def create_image_job(
             raise ApiError(
                 422, "unprocessable_image", f"the image could not be anonymized: {job.error}"
             )
-    response.headers["Location"] = str(request.url_for("jobs-get_job", job_id=job.id))
+    response.headers["Location"] = str(request.url_for("get_job", job_id=job.id))
     return accepted(request, job)
