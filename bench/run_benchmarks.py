@@ -27,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from rounds import Payload, read_payloads, time_rounds
+from tables import Check, checks_table, markdown_table
 
 from blurcore.evaluation import Sample, evaluate, load_samples
 from blurcore.params import AnonymizeParams, Profile
@@ -135,14 +136,6 @@ class DefaceRun:
     report: Report
     versions: dict[str, str]
     command: str
-
-
-@dataclass(frozen=True)
-class Check:
-    figure: str
-    measured: str
-    target: str
-    met: bool
 
 
 # Section 1: quality per profile
@@ -549,20 +542,6 @@ def quality_cells(report: Report) -> list[str]:
         percent(bucket(report, ALL_FACES).recall),
         f"{report.negatives_touched} of {report.negatives}",
     ]
-
-
-def checks_table(checks: list[Check]) -> list[str]:
-    return markdown_table(
-        ["figure", "measured", "target", "met?"],
-        [[c.figure, c.measured, c.target, "yes" if c.met else "**no**"] for c in checks],
-    )
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(cells) + " |"
-
-    return [line(header), line(["---"] * len(header)), *(line(row) for row in rows)]
 
 
 def percent(rate: float | None) -> str:

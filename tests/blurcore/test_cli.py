@@ -22,7 +22,7 @@ from blurcore import cli
 from blurcore.imageio import ImageFormat, sniff_format
 from blurcore.scoring import REPORT_BUCKETS
 
-from .conftest import decode_rgb
+from ..conftest import decode_rgb
 
 BLURCORE_SCRIPT = Path(sys.executable).parent / "blurcore"
 NOT_AN_IMAGE = b"these are text bytes in a file named like a JPEG\n"

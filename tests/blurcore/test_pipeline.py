@@ -12,7 +12,7 @@ from blurcore.imageio import ImageFormat
 from blurcore.params import Profile, Shape
 from blurcore.pipeline import Anonymizer, sha256_hex
 
-from .conftest import decode_rgb
+from ..conftest import decode_rgb
 
 
 def test_process_blurs_face_and_keeps_background(anonymizer, astronaut_jpeg):

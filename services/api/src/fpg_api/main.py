@@ -1,11 +1,13 @@
 """Builds the gateway app: ``uvicorn --factory fpg_api.main:create_app``, or ``fpg-local``."""
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import redis
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.formparsers import MultiPartParser
 
@@ -21,11 +23,40 @@ from jobstore.logs import configure_json_logging
 from jobstore.records import RecordStore
 
 log = logging.getLogger("fpg.gateway")
+ERROR_REF = "#/components/schemas/ErrorResponse"
 
 
 def _operation_id(route: APIRoute) -> str:
     """``{tag}-{function}``, so generated clients get names like ``jobs.get_job``."""
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def _with_one_error_schema(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """FastAPI documents its own 422 body; ours answers validation errors with ErrorResponse too,
+    so the document says so, and every error of every operation has the same schema."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                routes=app.routes,
+            )
+            for operations in document["paths"].values():
+                for operation in operations.values():
+                    if "422" in operation["responses"]:
+                        operation["responses"]["422"] = {
+                            "description": "Validation Error",
+                            "content": {"application/json": {"schema": {"$ref": ERROR_REF}}},
+                        }
+            schemas = document["components"]["schemas"]
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    return openapi
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -63,6 +94,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     for module in (images, jobs, batches, health):
         app.include_router(module.router)
+    app.openapi = _with_one_error_schema(app)  # type: ignore[method-assign]
     app.add_middleware(
         BodyLimitMiddleware,
         limit_for_path=lambda path: (

@@ -1,0 +1,122 @@
+import hashlib
+import io
+import json
+import zipfile
+
+import pytest
+
+from blurcore import AnonymizeParams
+from jobstore.records import BatchEntry, BatchRecord, JobRecord, RecordStore
+
+from .conftest import wait_for_batch
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def finished_batch(stack, astronaut_jpeg):
+    upload = _zip(
+        {
+            "team/2024/alice.jpg": astronaut_jpeg,
+            "team/bob.jpg": astronaut_jpeg,
+            "README.txt": b"photos of the team",
+            "team/broken.jpg": b"\xff\xd8\xff" + b"garbage" * 10,
+            "../escape.jpg": astronaut_jpeg,
+        }
+    )
+    with stack.client() as client:
+        accepted = client.post("/v1/batches", files={"file": ("team.zip", upload)})
+        assert accepted.status_code == 202
+        body = accepted.json()
+        progress = wait_for_batch(client, body["id"])
+    return body, progress
+
+
+def test_post_batch_counts_every_entry(finished_batch):
+    accepted, progress = finished_batch
+    assert accepted["total"] == 5
+    assert progress == {
+        "id": accepted["id"],
+        "total": 5,
+        "done": 2,
+        "failed": 1,
+        "skipped": 2,
+        "pending": 0,
+        "faces": progress["faces"],
+        "finished": True,
+    }
+    assert progress["faces"] >= 2
+
+
+def test_get_batch_result_keeps_paths_and_reports_every_entry(
+    client, finished_batch, astronaut_jpeg
+):
+    accepted, _progress = finished_batch
+    answer = client.get(accepted["result_url"])
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(answer.content)) as archive:
+        names = set(archive.namelist())
+        report = json.loads(archive.read("report.json"))
+        assert names == {"team/2024/alice.jpg", "team/bob.jpg", "report.json"}
+        outputs = {name: archive.read(name) for name in names - {"report.json"}}
+    by_path = {image["path"]: image for image in report["images"]}
+    assert by_path["README.txt"]["status"] == "skipped"
+    assert by_path["../escape.jpg"] == {
+        **by_path["../escape.jpg"],
+        "status": "skipped",
+        "error": "unsafe path",
+    }
+    assert by_path["team/broken.jpg"]["status"] == "failed"
+    assert by_path["team/broken.jpg"]["error"]
+    for path, data in outputs.items():
+        assert data != astronaut_jpeg
+        assert by_path[path]["status"] == "done"
+        assert by_path[path]["faces"] >= 1
+        assert len(by_path[path]["boxes"][0]) == 5
+        assert by_path[path]["output_sha256"] == hashlib.sha256(data).hexdigest()
+        assert by_path[path]["input_sha256"] == hashlib.sha256(astronaut_jpeg).hexdigest()
+
+
+def test_get_batch_result_before_finished_is_conflict(client, stack):
+    # A batch whose job is still queued: create the records directly, with no task sent.
+    records = RecordStore(stack.redis, "fpg", 60)
+    records.create_job(JobRecord(id="a" * 32, params=AnonymizeParams(), filename="x.jpg"))
+    records.create_batch(
+        BatchRecord(
+            id="b" * 32,
+            params=AnonymizeParams(),
+            filename="x.zip",
+            entries=[BatchEntry(path="x.jpg", job_id="a" * 32)],
+        )
+    )
+    assert client.get("/v1/jobs/" + "a" * 32 + "/result").status_code == 409
+    answer = client.get("/v1/batches/" + "b" * 32 + "/result")
+    assert answer.status_code == 409
+    assert answer.json()["code"] == "not_ready"
+    assert client.get("/v1/batches/" + "b" * 32).json()["pending"] == 1
+
+
+def test_post_batch_that_is_not_a_zip_is_bad_request(client):
+    answer = client.post("/v1/batches", files={"file": ("photos.zip", b"PK\x03\x04 nope")})
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "invalid_zip"
+
+
+def test_delete_batch_purges_every_key(client, stack, astronaut_jpeg):
+    upload = _zip({"a.jpg": astronaut_jpeg, "b.jpg": astronaut_jpeg})
+    batch_id = client.post("/v1/batches", files={"file": ("two.zip", upload)}).json()["id"]
+    wait_for_batch(client, batch_id)
+    job_ids = [key.decode().split(":")[2] for key in stack.redis.scan_iter("fpg:job:*")]
+    owned = [j for j in job_ids if client.get(f"/v1/jobs/{j}").json().get("batch_id") == batch_id]
+    assert len(owned) == 2
+    assert client.delete(f"/v1/batches/{batch_id}").status_code == 204
+    for key_part in (batch_id, *owned):
+        assert list(stack.redis.scan_iter(f"*{key_part}*")) == []
+    assert client.get(f"/v1/batches/{batch_id}").status_code == 404

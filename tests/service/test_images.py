@@ -1,0 +1,129 @@
+import io
+
+import numpy as np
+from PIL import Image
+
+from blurcore.anonymize import region_mask
+from blurcore.boxes import as_boxes
+from blurcore.params import Shape
+
+from .conftest import MAX_IMAGE_BYTES, RETENTION_SECONDS, wait_for_job
+
+
+def _rgb(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(np.int16)
+
+
+def test_post_image_round_trip_blurs_faces_and_keeps_the_rest(client, astronaut_jpeg):
+    accepted = client.post("/v1/images", files={"file": ("me.jpg", astronaut_jpeg, "image/jpeg")})
+    assert accepted.status_code == 202
+    body = accepted.json()
+    assert set(body) == {"id", "status", "status_url", "result_url"}
+    assert accepted.headers["location"] == body["status_url"]
+
+    job = wait_for_job(client, body["id"])
+    assert job["status"] == "done"
+    assert job["faces"] >= 1
+    result = client.get(body["result_url"])
+    assert result.status_code == 200
+    assert result.headers["content-type"] == "image/jpeg"
+
+    regions = as_boxes([[x, y, x + w, y + h, s] for x, y, w, h, s in job["regions"]])
+    inside = region_mask(regions, 512, 512, Shape.ELLIPSE)
+    difference = np.abs(_rgb(result.content) - _rgb(astronaut_jpeg)).mean(axis=2)
+    assert difference[inside].mean() > 15
+    assert difference[~inside].mean() < 3
+
+
+def test_post_image_with_wait_answers_the_image(client, astronaut_jpeg):
+    answer = client.post(
+        "/v1/images?wait=30",
+        files={"file": ("me.jpg", astronaut_jpeg)},
+        data={"mode": "pixelate", "shape": "rectangle"},
+    )
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "image/jpeg"
+    assert int(answer.headers["x-faces"]) >= 1
+    job = client.get(f"/v1/jobs/{answer.headers['x-job-id']}").json()
+    assert job["params"]["mode"] == "pixelate"
+    assert job["output_sha256"] != job["input_sha256"]
+
+
+def test_post_corrupt_image_fails_closed(client):
+    broken = b"\xff\xd8\xff\xe0" + b"\x00" * 200  # a JPEG signature, then nothing decodable
+    accepted = client.post("/v1/images", files={"file": ("broken.jpg", broken)})
+    assert accepted.status_code == 202
+    job = wait_for_job(client, accepted.json()["id"])
+    assert job["status"] == "failed"
+    assert "corrupt" in job["error"] or "truncated" in job["error"]
+    result = client.get(accepted.json()["result_url"])
+    assert result.status_code == 409
+    assert result.json()["code"] == "job_failed"
+
+
+def test_post_corrupt_image_with_wait_is_unprocessable(client):
+    broken = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
+    answer = client.post("/v1/images?wait=30", files={"file": ("broken.png", broken)})
+    assert answer.status_code == 422
+    assert answer.json()["code"] == "unprocessable_image"
+
+
+def test_post_non_image_is_unsupported_media_type(client):
+    answer = client.post("/v1/images", files={"file": ("notes.jpg", b"hello, not a photo")})
+    assert answer.status_code == 415
+    assert answer.json() == {
+        "code": "unsupported_media_type",
+        "message": "not a JPEG, PNG or WebP image",
+    }
+
+
+def test_post_empty_file_is_bad_request(client):
+    answer = client.post("/v1/images", files={"file": ("empty.jpg", b"")})
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "empty_file"
+
+
+def test_post_out_of_range_parameter_is_validation_error(client, astronaut_jpeg):
+    answer = client.post(
+        "/v1/images", files={"file": ("me.jpg", astronaut_jpeg)}, data={"padding": "9"}
+    )
+    assert answer.status_code == 422
+    body = answer.json()
+    assert body["code"] == "validation_error"
+    assert body["details"][0]["field"] == "padding"
+
+
+def test_post_oversize_upload_is_refused(client):
+    answer = client.post(
+        "/v1/images", files={"file": ("huge.jpg", b"\xff\xd8\xff" + b"\x00" * MAX_IMAGE_BYTES * 2)}
+    )
+    assert answer.status_code == 413
+    assert answer.json()["code"] == "payload_too_large"
+
+
+def test_get_unknown_job_is_not_found(client):
+    answer = client.get("/v1/jobs/" + "0" * 32)
+    assert answer.status_code == 404
+    assert answer.json()["code"] == "not_found"
+
+
+def test_delete_job_leaves_no_key_behind(client, stack, astronaut_jpeg):
+    job_id = client.post("/v1/images?wait=30", files={"file": ("me.jpg", astronaut_jpeg)}).headers[
+        "x-job-id"
+    ]
+    assert list(stack.redis.scan_iter(f"*{job_id}*"))
+    assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
+    assert list(stack.redis.scan_iter(f"*{job_id}*")) == []
+    assert client.get(f"/v1/jobs/{job_id}").status_code == 404
+    assert client.get(f"/v1/jobs/{job_id}/result").status_code == 404
+
+
+def test_stored_keys_expire_within_retention_and_original_is_gone(client, stack, astronaut_jpeg):
+    job_id = client.post("/v1/images?wait=30", files={"file": ("me.jpg", astronaut_jpeg)}).headers[
+        "x-job-id"
+    ]
+    keys = [key.decode() for key in stack.redis.scan_iter(f"*{job_id}*")]
+    assert any(key.endswith(":result") for key in keys)
+    assert not any(key.endswith(":input") for key in keys)  # the original left once done
+    for key in keys:
+        assert 0 < stack.redis.ttl(key) <= RETENTION_SECONDS
