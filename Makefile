@@ -15,15 +15,23 @@ help: ## List the targets
 $(UV):
 	python3 -m pip install --user --quiet "uv>=0.5" || python3 -m pip install --user --quiet --break-system-packages "uv>=0.5"
 
-$(STAMP): $(UV) pyproject.toml uv.lock libs/blurcore/pyproject.toml services/api/pyproject.toml services/worker/pyproject.toml
+# Debian packages the tests and `make run` use: a Redis server to start privately when none runs.
+SYSTEM_PACKAGES := redis-server
+
+$(STAMP): $(UV) pyproject.toml uv.lock */*/pyproject.toml
+	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "please install:$$missing (e.g. sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
 	$(UV) sync --frozen --all-groups
 	@touch $@
 
 install: $(STAMP) ## Create .venv from the lock file (installs uv first if missing)
 
-run: $(STAMP) ## Anonymize IN (files, folders, ZIPs) into OUT: make run IN=photos/ OUT=out/
-	@if [ -z "$(IN)" ]; then $(VENV)/bin/blurcore blur --help; echo; echo "usage: make run IN=<files, folders or ZIPs> [OUT=out]"; exit 2; fi
-	$(VENV)/bin/blurcore blur $(IN) --out $(or $(OUT),out) --report $(or $(OUT),out)/report.json
+run: $(STAMP) ## Start Redis (if none answers), a worker per core and the gateway on 127.0.0.1:8080
+	$(VENV)/bin/fpg-local
 
 test: $(STAMP) lint ## Lint, type-check and run the whole test suite
 	$(VENV)/bin/pytest

@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from rounds import Payload, read_payloads, time_rounds
-from tables import Check, checks_table, markdown_table
+from page import Check, checks_table, markdown_table, progress
 
 from blurcore.evaluation import Sample, evaluate, load_samples
 from blurcore.params import AnonymizeParams, Profile
@@ -579,10 +579,6 @@ def render_page(
 
 def display_path(path: Path) -> str:
     return os.path.relpath(path.resolve(), REPO_ROOT)
-
-
-def progress(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -1,5 +1,6 @@
-"""Markdown tables shared by the sections of docs/benchmarks.md."""
+"""What every section of docs/benchmarks.md shares: tables, checks against targets, progress."""
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,3 +25,7 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list
         return "| " + " | ".join(cells) + " |"
 
     return [line(header), line(["---"] * len(header)), *(line(row) for row in rows)]
+
+
+def progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
