@@ -1,9 +1,11 @@
-"""Measure blurcore's quality and speed, and the deface tool's, side by side in one run.
+"""Measure blurcore's quality and speed, the deface tool's, and the service's, in one run.
 
 Writes docs/benchmarks.md (overwritten each run) and prints the same page. Needs the shared
 evaluation set (../shared/data/faces/dev); without it, says so and exits 0 without writing.
+``--only service`` measures the service section alone and prints it, writing nothing.
 
     uv run python bench/run_benchmarks.py [--dataset DIR] [--out FILE] [--rounds N]
+        [--only service]
 """
 
 import argparse
@@ -26,8 +28,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from rounds import Payload, read_payloads, time_rounds
 from page import Check, checks_table, markdown_table, progress
+from rounds import Payload, read_payloads, time_rounds
+from service_bench import SERVICE_ROUNDS, ServiceFigures, measure_service, service_section
 
 from blurcore.evaluation import Sample, evaluate, load_samples
 from blurcore.params import AnonymizeParams, Profile
@@ -555,16 +558,17 @@ def render_page(
     one_core: OneCoreSpeed,
     default_speed: Speed,
     deface: DefaceRun,
+    service: ServiceFigures,
 ) -> str:
     default_report = next(q.report for q in qualities if q.profile is Profile.DEFAULT)
     lines = [
         "# Benchmarks",
         "",
         "Produced by `make bench` (`bench/run_benchmarks.py`), which overwrites this page. Speed "
-        f"figures are medians of {rounds} timed rounds (after one untimed warm-up round) over "
-        f"the {default_speed.images} photos of `{display_path(dataset)}` (`images/` + "
-        "`negatives/`), all measured side by side in one run on the machine below. "
-        "images/s = photos / median round time.",
+        f"figures are medians of {rounds} timed rounds ({SERVICE_ROUNDS} in section 4; after "
+        f"one untimed warm-up round) over the {default_speed.images} photos of "
+        f"`{display_path(dataset)}` (`images/` + `negatives/`), all measured side by side in "
+        "one run on the machine below. images/s = photos / median round time.",
         "",
         *machine_lines(deface.versions),
         "",
@@ -573,6 +577,8 @@ def render_page(
         *one_core_section(one_core),
         "",
         *deface_section(default_speed, default_report, deface),
+        "",
+        *service_section(service, display_path(dataset)),
     ]
     return "\n".join(lines) + "\n"
 
@@ -586,6 +592,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
+    parser.add_argument("--only", choices=["service"], help="measure and print one section")
     return parser.parse_args(argv)
 
 
@@ -603,11 +610,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     paths = [sample.path for sample in samples]
+    service = measure_service(paths)  # first: it fails fast when Redis cannot start
+    if args.only == "service":
+        print("\n".join(service_section(service, display_path(args.dataset))))
+        progress(f"--only service: {args.out} left as it was")
+        return 0
     qualities = [measure_quality(samples, profile) for profile in Profile]
     one_core = measure_one_core(paths, args.rounds)
     default_speed = measure_default_speed(paths, args.rounds)
     deface = measure_deface(samples, args.rounds)
-    page = render_page(args.dataset, args.rounds, qualities, one_core, default_speed, deface)
+    page = render_page(
+        args.dataset, args.rounds, qualities, one_core, default_speed, deface, service
+    )
     print(page)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(page)

@@ -22,9 +22,9 @@ from threading import Barrier
 from typing import TextIO
 
 import httpx
+from page import Check, checks_table, markdown_table, progress
 from PIL import Image
 from rounds import Payload, read_payloads
-from tables import Check, checks_table, markdown_table
 
 from blurcore.params import AnonymizeParams, Profile
 from blurcore.pipeline import Anonymizer
@@ -108,9 +108,7 @@ def first_photo_of_size(paths: list[Path], size: tuple[int, int]) -> Path:
 # The library alone, in spawned processes that each load their own detectors
 
 
-def time_library_share(
-    payloads: list[Payload], rounds: int, start_together: Barrier
-) -> Timings:
+def time_library_share(payloads: list[Payload], rounds: int, start_together: Barrier) -> Timings:
     """In a child: the default profile with 1 inference thread, as one worker process runs it.
 
     One untimed pass loads every image size into the detectors; then each timed round starts when
@@ -173,44 +171,49 @@ def measure_through_gateway(
     payloads: list[Payload], photo: Payload
 ) -> tuple[dict[int, Throughput], list[float], list[float]]:
     """Throughput with each worker size; the latency of ``photo`` with 1 worker process."""
-    throughput: dict[int, Throughput] = {}
-    with private_stack() as (redis_url, gateway_url):
-        for processes in WORKER_PROCESS_COUNTS:
-            progress(f"service: gateway and a worker with {processes} process(es)")
-            with running_worker(redis_url, processes):
-                throughput[processes] = asyncio.run(
-                    gateway_throughput(gateway_url, payloads, processes)
-                )
-                if processes == 1:
-                    progress(f"service: {LATENCY_REQUESTS} single requests, 1 worker process")
-                    request_seconds, worker_job_seconds = asyncio.run(
-                        gateway_latency(gateway_url, photo)
-                    )
-    return throughput, request_seconds, worker_job_seconds
+    with private_stack() as stack:
+        progress("service: gateway and a worker with 1 process")
+        with running_worker(stack, processes=1):
+            one_process = asyncio.run(gateway_throughput(stack.gateway_url, payloads, 1))
+            progress(f"service: {LATENCY_REQUESTS} single requests, 1 worker process")
+            request_seconds, worker_job_seconds = asyncio.run(
+                gateway_latency(stack.gateway_url, photo)
+            )
+        progress("service: gateway and a worker with 2 processes")
+        with running_worker(stack, processes=2):
+            two_processes = asyncio.run(gateway_throughput(stack.gateway_url, payloads, 2))
+    return {1: one_process, 2: two_processes}, request_seconds, worker_job_seconds
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    redis_url: str
+    gateway_url: str
+    log: TextIO  # where Redis, the gateway and the worker write
 
 
 @contextmanager
-def private_stack() -> Iterator[tuple[str, str]]:
-    """A private Redis and the gateway on free loopback ports; yields both URLs."""
+def private_stack() -> Iterator[LocalStack]:
+    """A private Redis and the gateway on free loopback ports, stopped on the way out."""
     redis_url = f"redis://{LOOPBACK}:{free_port()}/0"
     gateway_port = free_port()
-    started = []
     log_file = Path(tempfile.gettempdir()) / "fpg-bench-service.log"
-    progress(f"service: Redis, gateway and worker logs go to {log_file}")
+    progress(f"service: Redis, gateway and worker write their logs to {log_file}")
+    started = []
     with log_file.open("w") as log:
         try:
             with children_writing_to(log):
                 started.append(start_private_redis(redis_url))
                 started.append(start_gateway(redis_url, LOOPBACK, gateway_port))
-            yield redis_url, f"http://{LOOPBACK}:{gateway_port}"
+            yield LocalStack(redis_url, f"http://{LOOPBACK}:{gateway_port}", log)
         finally:
             stop_all(started)
 
 
 @contextmanager
-def running_worker(redis_url: str, processes: int) -> Iterator[None]:
-    with children_writing_to(sys.stderr):
-        worker = start_worker(redis_url, processes, WORKER_ENV)
+def running_worker(stack: LocalStack, processes: int) -> Iterator[None]:
+    with children_writing_to(stack.log):
+        worker = start_worker(stack.redis_url, processes, WORKER_ENV)
     try:
         yield
     finally:
@@ -243,7 +246,9 @@ def free_port() -> int:
 # The client
 
 
-async def gateway_throughput(gateway_url: str, payloads: list[Payload], processes: int) -> Throughput:
+async def gateway_throughput(
+    gateway_url: str, payloads: list[Payload], processes: int
+) -> Throughput:
     """Every photo per round, a few requests in flight per worker process so none waits for work.
 
     One untimed round first, so that each worker process has loaded its models and seen the
@@ -367,7 +372,9 @@ def throughput_table(figures: ServiceFigures) -> list[str]:
         ratio = service.images_per_second / library.images_per_second
         rows += [
             throughput_row(f"library, {processes} process(es)", library, "-"),
-            throughput_row(f"service, worker with {processes} process(es)", service, f"{ratio:.2f}"),
+            throughput_row(
+                f"service, worker with {processes} process(es)", service, f"{ratio:.2f}"
+            ),
         ]
     header = ["measurement", "median round (s)", "images/s", "service / library", "median ms/image"]
     return markdown_table(header, rows)
@@ -388,7 +395,9 @@ def latency_table(figures: ServiceFigures) -> list[str]:
     return markdown_table(
         header,
         [
-            latency_row("service: `POST /v1/images?wait=30`, client-observed", figures.request_seconds),
+            latency_row(
+                "service: `POST /v1/images?wait=30`, client-observed", figures.request_seconds
+            ),
             latency_row("service: the same jobs inside the worker", figures.worker_job_seconds),
             latency_row("library: `process()`", figures.library_photo_seconds),
         ],
@@ -434,7 +443,3 @@ def percentile_ms(seconds: list[float], percent: int) -> float:
 
 def milliseconds(seconds: float) -> float:
     return seconds * 1000
-
-
-def progress(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)

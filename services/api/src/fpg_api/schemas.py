@@ -98,7 +98,12 @@ class Readiness(BaseModel):
     broker: Literal["reachable"]
 
 
+MAX_WAIT_SECONDS = 30
 WaitSeconds = Annotated[
     float,
-    Field(ge=0, le=300, description="Wait up to this long for the result and answer it directly."),
+    Field(
+        ge=0,
+        le=MAX_WAIT_SECONDS,
+        description="Wait up to this many seconds for the result and answer the image directly.",
+    ),
 ]

@@ -11,5 +11,4 @@ class GatewaySettings(StoreSettings):
     max_image_bytes: int = Field(default=50 * MIB, ge=1024, description="Largest single upload.")
     max_batch_bytes: int = Field(default=512 * MIB, ge=1024, description="Largest ZIP upload.")
     max_batch_entries: int = Field(default=5000, ge=1, description="Most files in one ZIP.")
-    max_wait_seconds: float = Field(default=30.0, ge=0, le=300, description="Cap on ?wait=.")
     wait_poll_seconds: float = Field(default=0.01, gt=0, le=1.0)

@@ -22,6 +22,7 @@ def submit_job(
     filename: str,
     params: AnonymizeParams,
     batch_id: str | None = None,
+    client: str | None = None,
 ) -> JobRecord:
     """Blob first, record second, task last: a worker never sees a job whose bytes are missing."""
     job = JobRecord(id=new_id(), params=params, filename=filename, batch_id=batch_id)
@@ -29,5 +30,5 @@ def submit_job(
     services.blobs.put(input_key(job.id), data, retention)
     services.records.create_job(job)
     services.celery.send_task(ANONYMIZE_TASK, args=[job.id])
-    log.info("job queued", extra={"job_id": job.id, "batch_id": batch_id})
+    log.info("job queued", extra={"job_id": job.id, "batch_id": batch_id, "client": client})
     return job

@@ -28,7 +28,7 @@ BatchId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The id the
 
 
 def _submit_batch(
-    services: Services, data: bytes, filename: str, params: AnonymizeParams
+    services: Services, data: bytes, filename: str, params: AnonymizeParams, client: str | None
 ) -> BatchRecord:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -52,7 +52,7 @@ def _submit_batch(
                     BatchEntry(path=entry.name, status="skipped", error="not an image")
                 )
             else:
-                job = submit_job(services, entry.data, entry.name, params, batch_id=batch.id)
+                job = submit_job(services, entry.data, entry.name, params, batch.id, client)
                 batch.entries.append(BatchEntry(path=entry.name, job_id=job.id))
     services.records.create_batch(batch)
     return batch
@@ -72,8 +72,9 @@ async def create_batch(
 ) -> BatchAccepted:
     data = await upload.file.read()
     params = AnonymizeParams.model_validate(upload.model_dump(exclude={"file"}))
+    client = request.client.host if request.client else None
     batch = await run_in_threadpool(
-        _submit_batch, services, data, upload.file.filename or "batch.zip", params
+        _submit_batch, services, data, upload.file.filename or "batch.zip", params, client
     )
     status_url = str(request.url_for("get_batch", batch_id=batch.id))
     response.headers["Location"] = status_url

@@ -27,7 +27,7 @@ def accepted(request: Request, job: JobRecord) -> JobAccepted:
 
 
 async def _wait_until_finished(services: ServicesDep, job: JobRecord, seconds: float) -> JobRecord:
-    deadline = time.monotonic() + min(seconds, services.settings.max_wait_seconds)
+    deadline = time.monotonic() + seconds
     while job.status not in FINISHED and time.monotonic() < deadline:
         await asyncio.sleep(services.settings.wait_poll_seconds)
         latest = await run_in_threadpool(services.records.get_job, job.id)
@@ -63,8 +63,9 @@ async def create_image_job(
     if sniff_format(data) is None:
         raise ApiError(415, "unsupported_media_type", "not a JPEG, PNG or WebP image")
     params = AnonymizeParams.model_validate(upload.model_dump(exclude={"file"}))
+    client = request.client.host if request.client else None
     job = await run_in_threadpool(
-        submit_job, services, data, upload.file.filename or "image", params
+        submit_job, services, data, upload.file.filename or "image", params, None, client
     )
     if wait > 0:
         job = await _wait_until_finished(services, job, wait)
