@@ -15,8 +15,9 @@ help: ## List the targets
 $(UV):
 	python3 -m pip install --user --quiet "uv>=0.5" || python3 -m pip install --user --quiet --break-system-packages "uv>=0.5"
 
-# Debian packages the tests and `make run` use: a Redis server to start privately when none runs.
-SYSTEM_PACKAGES := redis-server
+# Debian packages the tests and `make run` use: a Redis server to start privately when none runs,
+# and Chromium for the browser tests (Playwright drives the system one; its own download is offline).
+SYSTEM_PACKAGES := redis-server chromium
 
 $(STAMP): $(UV) pyproject.toml uv.lock */*/pyproject.toml
 	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \

@@ -1,17 +1,22 @@
-"""Fixtures shared by every test: the real models loaded once, a real portrait, a private Redis."""
+"""Fixtures shared by every test: the real models loaded once, a real portrait, a private Redis,
+and the real stack (Redis, a Celery worker process, the gateway) started as ``make run`` does."""
 
 import io
 import socket
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
+import redis
 import skimage.data
 from PIL import Image
 
 from blurcore.pipeline import Anonymizer
-from fpg_api.localstack import start_private_redis, stop_all
+from fpg_api.localstack import start_gateway, start_private_redis, start_worker, stop_all
 
 SHARED_FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
 
@@ -57,3 +62,57 @@ def redis_url() -> Iterator[str]:
         yield url
     finally:
         stop_all([server])
+
+
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+RETENTION_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class Stack:
+    url: str
+    redis: redis.Redis
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def stack(redis_url: str) -> Iterator[Stack]:
+    settings = {
+        "FPG_MAX_IMAGE_BYTES": str(MAX_IMAGE_BYTES),
+        "FPG_RETENTION_SECONDS": str(RETENTION_SECONDS),
+        "FPG_INFERENCE_THREADS": "1",
+    }
+    processes = []
+    try:
+        processes.append(start_worker(redis_url, processes=2, extra_env=settings))
+        port = free_port()
+        processes.append(start_gateway(redis_url, "127.0.0.1", port, extra_env=settings))
+        yield Stack(url=f"http://127.0.0.1:{port}", redis=redis.Redis.from_url(redis_url))
+    finally:
+        stop_all(processes)
+
+
+@pytest.fixture
+def client(stack: Stack) -> Iterator[httpx.Client]:
+    with stack.client() as http:
+        yield http
+
+
+def wait_for_job(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = client.get(f"/v1/jobs/{job_id}").json()
+        if body["status"] in ("done", "failed") or time.monotonic() > deadline:
+            return dict(body)
+        time.sleep(0.05)
+
+
+def wait_for_batch(client: httpx.Client, batch_id: str, timeout: float = 90) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = client.get(f"/v1/batches/{batch_id}").json()
+        if body["finished"] or time.monotonic() > deadline:
+            return dict(body)
+        time.sleep(0.1)

@@ -8,7 +8,7 @@ import pytest
 from blurcore import AnonymizeParams
 from jobstore.records import BatchEntry, BatchRecord, JobRecord, RecordStore
 
-from .conftest import wait_for_batch
+from ..conftest import wait_for_batch
 
 
 def _zip(entries: dict[str, bytes]) -> bytes:

@@ -7,7 +7,7 @@ from blurcore.anonymize import region_mask
 from blurcore.boxes import as_boxes
 from blurcore.params import Shape
 
-from .conftest import MAX_IMAGE_BYTES, RETENTION_SECONDS, wait_for_job
+from ..conftest import MAX_IMAGE_BYTES, RETENTION_SECONDS, wait_for_job
 
 
 def _rgb(data: bytes) -> np.ndarray:
