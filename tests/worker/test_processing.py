@@ -94,3 +94,13 @@ def test_run_of_expired_original_fails(runner, astronaut_jpeg):
     assert job is not None
     assert job.status is JobStatus.FAILED
     assert "expired" in (job.error or "")
+
+
+def test_records_expire_with_their_retention(redis_url):
+    records = RecordStore(redis.Redis.from_url(redis_url), "expiry", retention_seconds=1)
+    job = JobRecord(id="e" * 32, params=AnonymizeParams(), filename="x")
+    records.create_job(job)
+    assert records.get_job(job.id) == job
+    time.sleep(1.2)
+    assert records.get_job(job.id) is None
+    assert records.update_job(job) is False  # a late worker cannot bring it back
