@@ -1,4 +1,6 @@
 import io
+import struct
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -8,6 +10,21 @@ from blurcore.boxes import as_boxes
 from blurcore.params import Shape
 
 from ..conftest import MAX_IMAGE_BYTES, RETENTION_SECONDS, wait_for_job
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims a huge canvas (what a decompression bomb looks like)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" * 64)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
 
 
 def _rgb(data: bytes) -> np.ndarray:
@@ -49,8 +66,8 @@ def test_post_image_with_wait_answers_the_image(client, astronaut_jpeg):
     assert job["output_sha256"] != job["input_sha256"]
 
 
-def test_post_corrupt_image_fails_closed(client):
-    broken = b"\xff\xd8\xff\xe0" + b"\x00" * 200  # a JPEG signature, then nothing decodable
+def test_post_truncated_image_fails_closed(client, astronaut_jpeg):
+    broken = astronaut_jpeg[: len(astronaut_jpeg) // 2]  # a sound header, half the picture
     accepted = client.post("/v1/images", files={"file": ("broken.jpg", broken)})
     assert accepted.status_code == 202
     job = wait_for_job(client, accepted.json()["id"])
@@ -61,11 +78,26 @@ def test_post_corrupt_image_fails_closed(client):
     assert result.json()["code"] == "job_failed"
 
 
-def test_post_corrupt_image_with_wait_is_unprocessable(client):
-    broken = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
-    answer = client.post("/v1/images?wait=30", files={"file": ("broken.png", broken)})
+def test_post_truncated_image_with_wait_is_unprocessable(client, astronaut_jpeg):
+    broken = astronaut_jpeg[: len(astronaut_jpeg) // 2]
+    answer = client.post("/v1/images?wait=30", files={"file": ("broken.jpg", broken)})
     assert answer.status_code == 422
     assert answer.json()["code"] == "unprocessable_image"
+    assert "truncated" in answer.json()["message"]
+
+
+def test_post_unreadable_header_is_refused_at_once(client):
+    broken = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
+    answer = client.post("/v1/images", files={"file": ("broken.png", broken)})
+    assert answer.status_code == 422
+    assert answer.json()["code"] == "unreadable_image"
+
+
+def test_post_decompression_bomb_is_refused_before_decoding(client):
+    answer = client.post("/v1/images", files={"file": ("bomb.png", png_declaring(50_000, 50_000))})
+    assert answer.status_code == 413
+    assert answer.json()["code"] == "image_too_large"
+    assert "50000x50000" in answer.json()["message"]
 
 
 def test_post_non_image_is_unsupported_media_type(client):

@@ -31,6 +31,7 @@ from blurcore.errors import ImageTooLargeError, UnsupportedImageError
 Pixels = npt.NDArray[np.uint8 | np.uint16]
 """OpenCV layout: HxW (grayscale), HxWx3 (BGR) or HxWx4 (BGRA), uint8 or uint16."""
 
+DEFAULT_MAX_PIXELS = 100_000_000
 _NOT_AN_IMAGE = "not a JPEG, PNG or WebP image"
 _CORRUPT = "image data is truncated or corrupt"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -84,12 +85,14 @@ def sniff_format(data: bytes) -> ImageFormat | None:
     return None
 
 
-def decode(data: bytes, max_pixels: int = 100_000_000) -> DecodedImage:
-    """Decode a JPEG, PNG or WebP image, upright as a phone shows it.
+@dataclass(frozen=True)
+class ImageInfo:
+    format: ImageFormat
+    width: int
+    height: int
 
-    Raises UnsupportedImageError for anything else, including truncated or corrupt files, and
-    ImageTooLargeError, before decoding, when the header declares more than ``max_pixels``.
-    """
+
+def _checked_header(data: bytes, max_pixels: int) -> tuple[ImageFormat, _Header]:
     if not data:
         raise UnsupportedImageError("image is empty")
     format = sniff_format(data)
@@ -101,6 +104,23 @@ def decode(data: bytes, max_pixels: int = 100_000_000) -> DecodedImage:
             f"image is {header.width}x{header.height} = {header.width * header.height:,} pixels, "
             f"more than the limit of {max_pixels:,}"
         )
+    return format, header
+
+
+def inspect(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
+    """Format and size from the header alone, with the same refusals as ``decode`` makes before
+    it decodes: cheap enough for a gateway to answer a bad upload at once."""
+    format, header = _checked_header(data, max_pixels)
+    return ImageInfo(format, header.width, header.height)
+
+
+def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decode a JPEG, PNG or WebP image, upright as a phone shows it.
+
+    Raises UnsupportedImageError for anything else, including truncated or corrupt files, and
+    ImageTooLargeError, before decoding, when the header declares more than ``max_pixels``.
+    """
+    format, header = _checked_header(data, max_pixels)
     if format is ImageFormat.JPEG:
         _require_complete_jpeg(data)
     decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)

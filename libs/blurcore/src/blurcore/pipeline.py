@@ -8,10 +8,8 @@ from blurcore import imageio
 from blurcore.anonymize import anonymize
 from blurcore.boxes import Boxes, pad
 from blurcore.finder import FaceFinder
-from blurcore.imageio import DecodedImage, ImageFormat
+from blurcore.imageio import DEFAULT_MAX_PIXELS, DecodedImage, ImageFormat
 from blurcore.params import AnonymizeParams, Profile
-
-DEFAULT_MAX_PIXELS = 100_000_000
 
 
 def sha256_hex(data: bytes) -> str:

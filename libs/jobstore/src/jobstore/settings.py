@@ -3,6 +3,8 @@
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from blurcore.imageio import DEFAULT_MAX_PIXELS
+
 
 class StoreSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FPG_", extra="ignore")
@@ -17,6 +19,11 @@ class StoreSettings(BaseSettings):
         description="Every stored key (originals, results, job records) expires after this.",
     )
     key_prefix: str = Field(default="fpg", pattern=r"^[A-Za-z0-9_.-]+$")
+    max_pixels: int = Field(
+        default=DEFAULT_MAX_PIXELS,
+        ge=1_000_000,
+        description="Images declaring more pixels are refused before decoding (bomb guard).",
+    )
     task_soft_time_limit: int = Field(
         default=120, ge=5, description="Seconds before a task is told to stop."
     )

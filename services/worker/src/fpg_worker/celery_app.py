@@ -31,7 +31,9 @@ def _json_logs(**_kwargs: Any) -> None:
 
 def build_runner(worker_settings: WorkerSettings) -> JobRunner:
     client = redis.Redis.from_url(worker_settings.redis_url)
-    anonymizer = Anonymizer(threads=worker_settings.inference_threads)
+    anonymizer = Anonymizer(
+        threads=worker_settings.inference_threads, max_pixels=worker_settings.max_pixels
+    )
     anonymizer.load()
     return JobRunner(
         records=RecordStore(client, worker_settings.key_prefix, worker_settings.retention_seconds),

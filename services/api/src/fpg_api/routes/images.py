@@ -5,8 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from blurcore import AnonymizeParams
-from blurcore.imageio import sniff_format
+from blurcore import AnonymizeParams, ImageTooLargeError, UnsupportedImageError, imageio
 from fpg_api.deps import ServicesDep
 from fpg_api.errors import ApiError, error_responses
 from fpg_api.routes.jobs import result_response
@@ -60,8 +59,17 @@ async def create_image_job(
     data = await upload.file.read()
     if not data:
         raise ApiError(400, "empty_file", "the uploaded file is empty")
-    if sniff_format(data) is None:
-        raise ApiError(415, "unsupported_media_type", "not a JPEG, PNG or WebP image")
+    try:
+        imageio.inspect(data, services.settings.max_pixels)
+    except ImageTooLargeError as error:
+        raise ApiError(413, "image_too_large", str(error)) from error
+    except UnsupportedImageError as error:
+        status, code = (
+            (415, "unsupported_media_type")
+            if imageio.sniff_format(data) is None
+            else (422, "unreadable_image")
+        )
+        raise ApiError(status, code, str(error)) from error
     params = AnonymizeParams.model_validate(upload.model_dump(exclude={"file"}))
     client = request.client.host if request.client else None
     job = await run_in_threadpool(
