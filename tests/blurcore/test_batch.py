@@ -1,5 +1,6 @@
 """blurcore.batch directly: missing, damaged, hostile and interrupted input."""
 
+import stat
 import struct
 import zipfile
 from pathlib import Path
@@ -168,3 +169,38 @@ def test_blur_inputs_counts_every_file_once_in_progress_and_summary(
     assert summary["faces"] >= 1
     assert report.to_dict()["summary"] == summary
     assert files_under(tmp_path / "out") == {"photos/sub/face.jpg"}
+
+
+def _archive_verdicts(path: Path) -> dict[str, tuple[str | None, str | None]]:
+    with zipfile.ZipFile(path) as archive:
+        return {entry.name: (entry.status, entry.error) for entry in batch.archive_entries(archive)}
+
+
+def test_archive_entries_skip_symlinks_duplicates_and_nested_archives(tmp_path, astronaut_jpeg):
+    path = tmp_path / "hostile.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("face.jpg", astronaut_jpeg)
+        link = zipfile.ZipInfo("link.jpg")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        archive.writestr(link, "/etc/passwd")
+        archive.writestr("inner.zip", b"PK\x05\x06" + b"\x00" * 18)
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            archive.writestr("face.jpg", b"a second entry with the same name")
+    with zipfile.ZipFile(path) as archive:
+        entries = list(batch.archive_entries(archive))
+    assert [(e.name, e.status, e.error) for e in entries] == [
+        ("face.jpg", None, None),
+        ("link.jpg", "skipped", "symbolic link"),
+        ("inner.zip", "skipped", "nested archive"),
+        ("face.jpg", "skipped", "duplicate name"),
+    ]
+    assert entries[0].data == astronaut_jpeg
+
+
+def test_archive_entries_refuse_zip_bomb_ratio(tmp_path):
+    bomb = write_zip(
+        tmp_path / "bomb.zip", {"huge.png": b"\x00" * (8 * 1024 * 1024)}, zipfile.ZIP_DEFLATED
+    )
+    assert _archive_verdicts(bomb) == {
+        "huge.png": ("failed", "suspicious compression ratio (a ZIP bomb?)")
+    }

@@ -1,6 +1,7 @@
 import hashlib
 import io
 import json
+import struct
 import zipfile
 
 import pytest
@@ -120,3 +121,13 @@ def test_delete_batch_purges_every_key(client, stack, astronaut_jpeg):
     for key_part in (batch_id, *owned):
         assert list(stack.redis.scan_iter(f"*{key_part}*")) == []
     assert client.get(f"/v1/batches/{batch_id}").status_code == 404
+
+
+def test_post_batch_declaring_huge_content_is_refused(client, astronaut_jpeg):
+    # A ZIP bomb's central directory promises gigabytes; refuse before inflating anything.
+    upload = bytearray(_zip({"a.jpg": astronaut_jpeg}))
+    central = upload.rindex(b"PK\x01\x02")
+    struct.pack_into("<I", upload, central + 24, 0xF000_0000)  # the declared uncompressed size
+    answer = client.post("/v1/batches", files={"file": ("bomb.zip", bytes(upload))})
+    assert answer.status_code == 413
+    assert answer.json()["code"] == "zip_too_large"

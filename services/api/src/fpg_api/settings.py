@@ -10,5 +10,10 @@ MIB = 1024 * 1024
 class GatewaySettings(StoreSettings):
     max_image_bytes: int = Field(default=50 * MIB, ge=1024, description="Largest single upload.")
     max_batch_bytes: int = Field(default=512 * MIB, ge=1024, description="Largest ZIP upload.")
+    max_batch_uncompressed_bytes: int = Field(
+        default=2048 * MIB,
+        ge=1024,
+        description="Most bytes a ZIP may inflate to, all entries together.",
+    )
     max_batch_entries: int = Field(default=5000, ge=1, description="Most files in one ZIP.")
     wait_poll_seconds: float = Field(default=0.01, gt=0, le=1.0)

@@ -36,10 +36,20 @@ def _submit_batch(
         raise ApiError(400, "invalid_zip", f"not a valid ZIP file: {error}") from error
     with archive:
         files = [info for info in archive.infolist() if not info.is_dir()]
-        limit = services.settings.max_batch_entries
-        if len(files) > limit:
+        limits = services.settings
+        if len(files) > limits.max_batch_entries:
             raise ApiError(
-                413, "too_many_entries", f"the ZIP holds {len(files)} files; the limit is {limit}"
+                413,
+                "too_many_entries",
+                f"the ZIP holds {len(files)} files; the limit is {limits.max_batch_entries}",
+            )
+        inflated = sum(info.file_size for info in files)
+        if inflated > limits.max_batch_uncompressed_bytes:
+            raise ApiError(
+                413,
+                "zip_too_large",
+                f"the ZIP inflates to {inflated:,} bytes; the limit is "
+                f"{limits.max_batch_uncompressed_bytes:,}",
             )
         batch = BatchRecord(id=new_id(), params=params, filename=filename, entries=[])
         for entry in archive_entries(archive, services.settings.max_image_bytes):
