@@ -3,8 +3,10 @@ and the real stack (Redis, a Celery worker process, the gateway) started as ``ma
 
 import io
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,26 +74,38 @@ RETENTION_SECONDS = 600
 class Stack:
     url: str
     redis: redis.Redis
+    worker: subprocess.Popen[bytes]
+    gateway: subprocess.Popen[bytes]
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60)
 
 
-@pytest.fixture(scope="session")
-def stack(redis_url: str) -> Iterator[Stack]:
-    settings = {
+@contextmanager
+def running_stack(redis_url: str, worker_processes: int = 2, **settings: str) -> Iterator[Stack]:
+    """A real worker process and gateway on ``redis_url``, stopped (SIGTERM) on exit."""
+    env = {
         "FPG_MAX_IMAGE_BYTES": str(MAX_IMAGE_BYTES),
         "FPG_RETENTION_SECONDS": str(RETENTION_SECONDS),
         "FPG_INFERENCE_THREADS": "1",
+        **settings,
     }
     processes = []
     try:
-        processes.append(start_worker(redis_url, processes=2, extra_env=settings))
+        worker = start_worker(redis_url, processes=worker_processes, extra_env=env)
+        processes.append(worker)
         port = free_port()
-        processes.append(start_gateway(redis_url, "127.0.0.1", port, extra_env=settings))
-        yield Stack(url=f"http://127.0.0.1:{port}", redis=redis.Redis.from_url(redis_url))
+        gateway = start_gateway(redis_url, "127.0.0.1", port, extra_env=env)
+        processes.append(gateway)
+        yield Stack(f"http://127.0.0.1:{port}", redis.Redis.from_url(redis_url), worker, gateway)
     finally:
         stop_all(processes)
+
+
+@pytest.fixture(scope="session")
+def stack(redis_url: str) -> Iterator[Stack]:
+    with running_stack(redis_url) as started:
+        yield started
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 """Settings shared by gateway and workers, from environment variables prefixed ``FPG_``."""
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from blurcore.imageio import DEFAULT_MAX_PIXELS
@@ -25,8 +27,14 @@ class StoreSettings(BaseSettings):
         description="Images declaring more pixels are refused before decoding (bomb guard).",
     )
     task_soft_time_limit: int = Field(
-        default=120, ge=5, description="Seconds before a task is told to stop."
+        default=120, ge=1, description="Seconds before a task is told to stop."
     )
     task_hard_time_limit: int = Field(
-        default=150, ge=10, description="Seconds before its process is killed."
+        default=150, ge=2, description="Seconds before its process is killed."
     )
+
+    @model_validator(mode="after")
+    def _hard_limit_after_soft(self) -> Self:
+        if self.task_hard_time_limit <= self.task_soft_time_limit:
+            raise ValueError("the hard time limit must be longer than the soft one")
+        return self

@@ -1,0 +1,150 @@
+"""Faults with nothing lost: a worker child killed mid-batch, Redis restarting, a task over its
+time limit, a worker told to stop while busy. Each test runs its own Redis, worker and gateway."""
+
+import io
+import json
+import os
+import signal
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from fpg_api.localstack import start_private_redis, stop_all
+
+from ..conftest import free_port, running_stack, wait_for_batch, wait_for_job
+
+
+@pytest.fixture
+def own_redis() -> Iterator[str]:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    server = start_private_redis(url)
+    try:
+        yield url
+    finally:
+        stop_all([server])
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def _batch_zip(photo: bytes, count: int) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for index in range(count):
+            archive.writestr(f"staff/{index:02d}.jpg", photo)
+    return buffer.getvalue()
+
+
+def _large_noisy_jpeg() -> bytes:
+    rng = np.random.default_rng(3)
+    noise = rng.integers(0, 256, size=(2000, 3000, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, format="JPEG", quality=75)  # under the 5 MiB test limit
+    return buffer.getvalue()
+
+
+def test_worker_child_killed_mid_batch_loses_nothing(own_redis, astronaut_jpeg):
+    with running_stack(own_redis, worker_processes=2) as stack, stack.client() as client:
+        batch = client.post(
+            "/v1/batches", files={"file": ("staff.zip", _batch_zip(astronaut_jpeg, 12))}
+        ).json()
+        deadline = time.monotonic() + 30
+        while client.get(f"/v1/batches/{batch['id']}").json()["done"] < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        victims = _children(stack.worker.pid)
+        assert victims, "the prefork worker should have child processes"
+        os.kill(victims[0], signal.SIGKILL)
+
+        progress = wait_for_batch(client, batch["id"], timeout=120)
+        assert (progress["done"], progress["failed"], progress["pending"]) == (12, 0, 0)
+        result = client.get(batch["result_url"])
+        with zipfile.ZipFile(io.BytesIO(result.content)) as archive:
+            names = archive.namelist()
+            report = json.loads(archive.read("report.json"))
+        assert sorted(names) == sorted([f"staff/{i:02d}.jpg" for i in range(12)] + ["report.json"])
+        assert [image["status"] for image in report["images"]] == ["done"] * 12
+
+
+def test_redis_restart_answers_503_then_recovers(own_redis, astronaut_jpeg):
+    with running_stack(own_redis, worker_processes=1) as stack, stack.client() as client:
+        upload = {"file": ("a.jpg", astronaut_jpeg)}
+        assert client.post("/v1/images?wait=30", files=upload).status_code == 200
+        stack.redis.shutdown(nosave=True)
+        time.sleep(0.2)
+        down = client.post("/v1/images", files=upload)
+        assert down.status_code == 503
+        assert down.json()["code"] == "broker_unreachable"
+        assert client.get("/readyz").status_code == 503
+        assert client.get("/healthz").status_code == 200
+
+        restarted = start_private_redis(own_redis)
+        try:
+            deadline = time.monotonic() + 60
+            answer = None
+            while time.monotonic() < deadline:
+                answer = client.post(
+                    "/v1/images?wait=30", files={"file": ("a.jpg", astronaut_jpeg)}
+                )
+                if answer.status_code == 200:
+                    break
+                time.sleep(0.5)
+            assert answer is not None
+            assert answer.status_code == 200  # gateway and worker reconnected by themselves
+            assert int(answer.headers["x-faces"]) >= 1
+        finally:
+            stop_all([restarted])
+
+
+def test_task_over_time_limit_fails_and_batch_finishes(own_redis, astronaut_jpeg):
+    limits = {"FPG_TASK_SOFT_TIME_LIMIT": "1", "FPG_TASK_HARD_TIME_LIMIT": "30"}
+    with running_stack(own_redis, worker_processes=1, **limits) as stack, stack.client() as client:
+        slow = _large_noisy_jpeg()
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("slow.jpg", slow)
+            archive.writestr("quick.jpg", astronaut_jpeg)
+        batch = client.post(
+            "/v1/batches",
+            files={"file": ("mixed.zip", buffer.getvalue())},
+            data={"profile": "thorough", "denoise": "true"},
+        ).json()
+        progress = wait_for_batch(client, batch["id"], timeout=120)
+        assert progress["finished"]
+        with zipfile.ZipFile(io.BytesIO(client.get(batch["result_url"]).content)) as archive:
+            report = {i["path"]: i for i in json.loads(archive.read("report.json"))["images"]}
+            assert "slow.jpg" not in archive.namelist()  # the original never comes back
+        assert report["slow.jpg"]["status"] == "failed"
+        assert "time limit" in report["slow.jpg"]["error"]
+
+
+def test_worker_sigterm_finishes_current_task(own_redis):
+    with running_stack(own_redis, worker_processes=1) as stack, stack.client() as client:
+        job_id = client.post(
+            "/v1/images",
+            files={"file": ("big.jpg", _large_noisy_jpeg())},
+            data={"denoise": "true"},
+        ).json()["id"]
+        deadline = time.monotonic() + 30
+        while client.get(f"/v1/jobs/{job_id}").json()["status"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        stack.worker.send_signal(signal.SIGTERM)  # Celery's warm shutdown
+        assert stack.worker.wait(timeout=60) == 0
+        assert wait_for_job(client, job_id, timeout=5)["status"] == "done"
+        assert httpx.get(f"{stack.url}/v1/jobs/{job_id}/result").status_code == 200
