@@ -15,7 +15,7 @@ from fpg_api.body_limit import BodyLimitMiddleware
 from fpg_api.deps import Services
 from fpg_api.errors import install_error_handlers
 from fpg_api.metrics import GatewayMetrics, RequestMetricsMiddleware
-from fpg_api.routes import batches, health, images, jobs
+from fpg_api.routes import batches, health, images, jobs, web
 from fpg_api.settings import GatewaySettings
 from jobstore.blobstore import RedisBlobStore
 from jobstore.celery_wiring import make_celery
@@ -92,7 +92,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
 
-    for module in (images, jobs, batches, health):
+    for module in (images, jobs, batches, health, web):
         app.include_router(module.router)
     app.openapi = _with_one_error_schema(app)  # type: ignore[method-assign]
     app.add_middleware(

@@ -1,0 +1,984 @@
+// Face Privacy Guard: the upload page. One plain ES module, no dependencies, no build step.
+// It talks to the gateway's own API only (same origin): POST /v1/images and /v1/batches, then
+// polls GET /v1/jobs/{id} and /v1/batches/{id} until the work is finished.
+
+// ---------------------------------------------------------------------------------------------
+// Every visible string, in both languages. {name} marks a value filled in at run time.
+// ---------------------------------------------------------------------------------------------
+const STRINGS = {
+  en: {
+    pageTitle: "Face Privacy Guard: anonymize faces in photos",
+    appName: "Face Privacy Guard",
+    tagline: "Blurs every face in your photos, on this server. Nothing is sent anywhere else.",
+    otherLanguage: "中文",
+    switchLanguage: "切换到中文 (Switch to Chinese)",
+    uploadHeading: "Add photos",
+    dropTitle: "Drop photos or ZIP files here, or click to choose",
+    dropHint: "JPEG, PNG or WebP up to {image} each; ZIP files up to {batch}. Several at once.",
+    chooseFolder: "Choose a folder…",
+    privacyNote:
+      "Files are processed on this server only and deleted from it within {minutes} minutes, " +
+      "or at once with “Remove”.",
+    optionsHeading: "Options",
+    optionsHint: "They apply to the files you add next.",
+    modeLabel: "Method",
+    modeBlur: "Blur",
+    modePixelate: "Pixelate",
+    modeFill: "Solid fill",
+    strengthLabel: "Strength",
+    strengthHint: "How strongly faces are blurred or pixelated (0.5–4).",
+    paddingLabel: "Margin around faces",
+    paddingHint: "1.3 also covers hair and ears; more covers more (1.0–3.0).",
+    profileLabel: "Thoroughness",
+    profileFast: "Fast",
+    profileDefault: "Balanced (default)",
+    profileThorough: "Thorough (slower, finds small faces)",
+    resetDefaults: "Reset to defaults",
+    resultsHeading: "Results",
+    overall: "{finished} of {total} finished",
+    showOutlines: "Show outlines of the faces found",
+    removeAll: "Remove all",
+    zipBadge: "ZIP",
+    before: "Before",
+    after: "After",
+    beforeAlt: "{name}, original",
+    afterAlt: "{name}, anonymized",
+    noPreview: "No preview",
+    afterPending: "The anonymized photo appears here.",
+    statusWaiting: "Waiting…",
+    statusUploading: "Uploading… {percent}%",
+    statusQueued: "Queued",
+    statusRunning: "Finding faces…",
+    statusDone: "Done",
+    statusFailed: "Failed",
+    statusBatch: "{processed} of {total} files processed",
+    facesNone: "No faces found",
+    facesOne: "1 face found",
+    facesMany: "{count} faces found",
+    batchCounts: "{done} anonymized · {failed} failed · {skipped} skipped (not images)",
+    download: "Download",
+    downloadZip: "Download ZIP",
+    remove: "Remove",
+    retry: "Try again",
+    details: "Details: {message}",
+    errTooLarge: "This file is too large. The server accepts files up to {limit}.",
+    errTooManyEntries: "This ZIP holds too many files. The limit is {limit} files per ZIP.",
+    errNotImage:
+      "This is not a photo the service can read. Please use JPEG, PNG or WebP images, " +
+      "or a ZIP file of them.",
+    errUnreadable: "This photo could not be read: the file seems damaged or incomplete.",
+    errTooManyPixels: "This photo has too many pixels to process. Please use a smaller version.",
+    errTookTooLong:
+      "Processing this photo took too long. Try the “Fast” setting or a smaller photo.",
+    errInvalidZip: "This ZIP file is damaged, or it is not really a ZIP file.",
+    errEmptyFile: "This file is empty.",
+    errBadOption: "An option is out of range ({fields}). Reset the options and try again.",
+    errBusy: "The server is busy right now. Please try again in a moment.",
+    errNetwork: "The server could not be reached. Please check the connection and try again.",
+    errExpired:
+      "The result is no longer on the server (results are kept for a limited time). " +
+      "Please upload the file again.",
+    errServer: "Something went wrong on the server. Please try again later.",
+    errUnexpected: "The server gave an unexpected answer ({status}). Please try again later.",
+    errFolderEmpty: "The folder holds no photos or ZIP files.",
+    skippedFiles: "Left out {count} files that are neither photos nor ZIP files: {names}",
+    footer: "Self-hosted face anonymization.",
+    apiLink: "API description (OpenAPI)",
+  },
+  zh: {
+    pageTitle: "Face Privacy Guard：照片人脸打码",
+    appName: "Face Privacy Guard",
+    tagline: "在本服务器上为照片中的每一张人脸打码，文件不会发送到其他任何地方。",
+    otherLanguage: "English",
+    switchLanguage: "Switch to English（切换到英文）",
+    uploadHeading: "添加照片",
+    dropTitle: "将照片或 ZIP 文件拖放到这里，或点击选择",
+    dropHint: "支持 JPEG、PNG、WebP 图片，每张最大 {image}；ZIP 文件最大 {batch}。可一次添加多个。",
+    chooseFolder: "选择文件夹…",
+    privacyNote: "文件只在本服务器上处理，最迟 {minutes} 分钟后从服务器删除；点击“移除”可立即删除。",
+    optionsHeading: "选项",
+    optionsHint: "对之后添加的文件生效。",
+    modeLabel: "处理方式",
+    modeBlur: "模糊",
+    modePixelate: "马赛克",
+    modeFill: "纯色填充",
+    strengthLabel: "强度",
+    strengthHint: "模糊或马赛克的程度（0.5–4）。",
+    paddingLabel: "人脸外扩范围",
+    paddingHint: "1.3 可同时覆盖头发和耳朵；数值越大，覆盖越多（1.0–3.0）。",
+    profileLabel: "检测精度",
+    profileFast: "快速",
+    profileDefault: "均衡（默认）",
+    profileThorough: "精细（较慢，能发现小脸）",
+    resetDefaults: "恢复默认",
+    resultsHeading: "结果",
+    overall: "已完成 {finished} / {total}",
+    showOutlines: "显示检测到的人脸框",
+    removeAll: "全部移除",
+    zipBadge: "ZIP",
+    before: "原图",
+    after: "处理后",
+    beforeAlt: "{name}（原图）",
+    afterAlt: "{name}（已打码）",
+    noPreview: "无法预览",
+    afterPending: "处理后的照片将显示在这里。",
+    statusWaiting: "等待中…",
+    statusUploading: "上传中… {percent}%",
+    statusQueued: "排队中",
+    statusRunning: "正在识别人脸…",
+    statusDone: "完成",
+    statusFailed: "失败",
+    statusBatch: "已处理 {processed} / {total} 个文件",
+    facesNone: "未发现人脸",
+    facesOne: "发现 1 张人脸",
+    facesMany: "发现 {count} 张人脸",
+    batchCounts: "已打码 {done} · 失败 {failed} · 跳过 {skipped}（不是图片）",
+    download: "下载",
+    downloadZip: "下载 ZIP",
+    remove: "移除",
+    retry: "重试",
+    details: "详细信息：{message}",
+    errTooLarge: "文件太大。服务器接受的文件最大为 {limit}。",
+    errTooManyEntries: "这个 ZIP 中的文件太多，每个 ZIP 最多 {limit} 个文件。",
+    errNotImage: "这不是可以处理的照片。请使用 JPEG、PNG 或 WebP 图片，或由它们组成的 ZIP 文件。",
+    errUnreadable: "无法读取这张照片：文件可能已损坏或不完整。",
+    errTooManyPixels: "这张照片的像素太多，无法处理。请使用尺寸较小的版本。",
+    errTookTooLong: "处理这张照片用时过长。请尝试“快速”或使用较小的照片。",
+    errInvalidZip: "这个 ZIP 文件已损坏，或者并不是真正的 ZIP 文件。",
+    errEmptyFile: "这个文件是空的。",
+    errBadOption: "有选项超出范围（{fields}）。请恢复默认后重试。",
+    errBusy: "服务器当前繁忙，请稍后再试。",
+    errNetwork: "无法连接到服务器。请检查网络连接后重试。",
+    errExpired: "结果已不在服务器上（结果只保存一段时间）。请重新上传文件。",
+    errServer: "服务器出错了，请稍后再试。",
+    errUnexpected: "服务器返回了意外的响应（{status}），请稍后再试。",
+    errFolderEmpty: "这个文件夹中没有照片或 ZIP 文件。",
+    skippedFiles: "已忽略 {count} 个既不是照片也不是 ZIP 的文件：{names}",
+    footer: "自托管的人脸匿名化服务。",
+    apiLink: "API 说明（OpenAPI）",
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Settings, language, small helpers
+// ---------------------------------------------------------------------------------------------
+const LANGUAGE_KEY = "fpg.language";
+const UPLOADS_AT_ONCE = 3;
+const IMAGE_NAME = /\.(jpe?g|png|webp)$/i;
+const ZIP_NAME = /\.zip$/i;
+const ZIP_TYPES = new Set(["application/zip", "application/x-zip-compressed", "application/x-zip"]);
+const EXTENSION_FOR_TYPE = { "image/jpeg": "jpg", "image/png": "png", "image/webp": "webp" };
+const SVG = "http://www.w3.org/2000/svg";
+
+function positive(value) {
+  const number = Number(value);
+  return Number.isFinite(number) && number > 0 ? number : null;
+}
+
+const LIMITS = {
+  image: positive(document.body.dataset.maxImageBytes),
+  batch: positive(document.body.dataset.maxBatchBytes),
+  entries: positive(document.body.dataset.maxBatchEntries),
+  retention: positive(document.body.dataset.retentionSeconds) ?? 3600,
+};
+
+function storedLanguage() {
+  try {
+    return localStorage.getItem(LANGUAGE_KEY);
+  } catch {
+    return null; // storage blocked: fall back to the browser's language
+  }
+}
+
+function browserLanguage() {
+  const preferred = navigator.language || (navigator.languages || [])[0] || "en";
+  return preferred.toLowerCase().startsWith("zh") ? "zh" : "en";
+}
+
+let language = STRINGS[storedLanguage()] ? storedLanguage() : browserLanguage();
+
+function t(key, params = {}) {
+  const template = STRINGS[language][key] ?? STRINGS.en[key] ?? key;
+  return template.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? params[name] : whole));
+}
+
+function formatNumber(value, digits = 1, minimumDigits = 0) {
+  return new Intl.NumberFormat(language === "zh" ? "zh-CN" : "en", {
+    minimumFractionDigits: minimumDigits,
+    maximumFractionDigits: digits,
+  }).format(value);
+}
+
+function formatBytes(bytes) {
+  if (bytes == null) return "?";
+  const units = [
+    [1024 ** 3, "GB"],
+    [1024 ** 2, "MB"],
+    [1024, "KB"],
+  ];
+  for (const [size, unit] of units) {
+    if (bytes >= size) return `${formatNumber(bytes / size)} ${unit}`;
+  }
+  return `${bytes} B`;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function element(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name === "className") node.className = value;
+    else if (value === true) node.setAttribute(name, "");
+    else if (value !== false && value != null) node.setAttribute(name, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+function stem(name) {
+  const base = name.split("/").pop();
+  const dot = base.lastIndexOf(".");
+  return dot > 0 ? base.slice(0, dot) : base;
+}
+
+function isZip(file) {
+  return ZIP_NAME.test(file.name) || ZIP_TYPES.has(file.type);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Talking to the API, and turning its answers into words
+// ---------------------------------------------------------------------------------------------
+function parseJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+/** POST a form with upload progress (fetch cannot report it). Never rejects: status 0 is a
+ * network failure, -1 an upload the user cancelled. */
+function postForm(url, form, onProgress, registerAbort) {
+  return new Promise((resolve) => {
+    const request = new XMLHttpRequest();
+    request.open("POST", url);
+    request.setRequestHeader("Accept", "application/json");
+    request.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) onProgress(event.loaded / event.total);
+    });
+    request.addEventListener("load", () =>
+      resolve({ status: request.status, body: parseJson(request.responseText) }),
+    );
+    request.addEventListener("error", () => resolve({ status: 0, body: null }));
+    request.addEventListener("timeout", () => resolve({ status: 0, body: null }));
+    request.addEventListener("abort", () => resolve({ status: -1, body: null }));
+    registerAbort(() => request.abort());
+    request.send(form);
+  });
+}
+
+async function getJson(url) {
+  try {
+    const response = await fetch(url, {
+      headers: { Accept: "application/json" },
+      cache: "no-store",
+    });
+    return { status: response.status, body: parseJson(await response.text()) };
+  } catch {
+    return { status: 0, body: null };
+  }
+}
+
+function transient(status) {
+  return status === 0 || status === 502 || status === 503 || status === 504;
+}
+
+/** An error to show: a dictionary key, its values, the server's own words, and whether trying
+ * again may help. */
+function problem(key, params = {}, detail = null, retryable = false) {
+  return { key, params, detail, retryable };
+}
+
+function describeAnswer({ status, body }) {
+  const code = body?.code;
+  const detail = body?.message ?? null;
+  if (status === 0) return problem("errNetwork", {}, null, true);
+  if (transient(status)) return problem("errBusy", {}, detail, true);
+  if (status === 413 && code === "too_many_entries") {
+    return problem("errTooManyEntries", { limit: LIMITS.entries ?? "?" }, detail);
+  }
+  if (status === 413) {
+    const stated = Number((detail ?? "").match(/(\d+) bytes/)?.[1]);
+    return problem("errTooLarge", { limit: formatBytes(stated || null) }, detail);
+  }
+  if (status === 415) return problem("errNotImage", {}, detail);
+  if (code === "invalid_zip") return problem("errInvalidZip", {}, detail);
+  if (code === "empty_file") return problem("errEmptyFile", {}, detail);
+  if (code === "validation_error") {
+    const fields = (body.details ?? []).map((item) => item.field).join(", ");
+    return problem("errBadOption", { fields }, detail);
+  }
+  if (code === "unprocessable_image" || code === "job_failed") return describeFailure(detail);
+  if (status === 404) return problem("errExpired", {}, detail);
+  if (status >= 500) return problem("errServer", {}, detail, true);
+  return problem("errUnexpected", { status }, detail, true);
+}
+
+/** A job the worker marked failed; its error names the reason in English. */
+function describeFailure(error) {
+  const text = error ?? "";
+  if (/pixels/.test(text)) return problem("errTooManyPixels", {}, text);
+  if (/time limit/.test(text)) return problem("errTookTooLong", {}, text, true);
+  if (/expired|deleted/.test(text)) return problem("errExpired", {}, text);
+  if (/internal error/.test(text)) return problem("errServer", {}, text, true);
+  if (/not a JPEG/.test(text)) return problem("errNotImage", {}, text);
+  if (/empty/.test(text)) return problem("errEmptyFile", {}, text);
+  return problem("errUnreadable", {}, text);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The page's elements
+// ---------------------------------------------------------------------------------------------
+const ui = {
+  fileInput: document.getElementById("file-input"),
+  folderInput: document.getElementById("folder-input"),
+  dropzone: document.getElementById("dropzone"),
+  notice: document.getElementById("notice"),
+  options: document.getElementById("options"),
+  mode: document.getElementById("opt-mode"),
+  strength: document.getElementById("opt-strength"),
+  strengthOut: document.getElementById("out-strength"),
+  padding: document.getElementById("opt-padding"),
+  paddingOut: document.getElementById("out-padding"),
+  resultsSection: document.getElementById("results-section"),
+  results: document.getElementById("results"),
+  overall: document.getElementById("overall-progress"),
+  overallText: document.getElementById("overall-text"),
+  outlineToggle: document.getElementById("outline-toggle"),
+  removeAll: document.getElementById("remove-all"),
+  languageToggle: document.getElementById("lang-toggle"),
+};
+
+let noticeState = null; // { key, params } of the page-level message, kept to re-translate it
+
+function showNotice(key, params = {}) {
+  noticeState = key ? { key, params } : null;
+  ui.notice.hidden = !key;
+  ui.notice.textContent = key ? t(key, params) : "";
+}
+
+function facesText(count) {
+  if (count === 0) return t("facesNone");
+  return count === 1 ? t("facesOne") : t("facesMany", { count });
+}
+
+// ---------------------------------------------------------------------------------------------
+// One card per file: an image (before and after) or a ZIP batch (progress and a ZIP to download)
+// ---------------------------------------------------------------------------------------------
+const items = new Set();
+const waiting = [];
+let uploading = 0;
+
+function pump() {
+  while (uploading < UPLOADS_AT_ONCE && waiting.length) {
+    const item = waiting.shift();
+    if (item.removed) continue;
+    uploading += 1;
+    let released = false;
+    const release = () => {
+      if (!released) {
+        released = true;
+        uploading -= 1;
+        pump();
+      }
+    };
+    item.run(release).finally(release);
+  }
+}
+
+class Item {
+  constructor(file, name, params) {
+    this.file = file;
+    this.name = name;
+    this.params = params; // the option values when the file was added: [[name, value], ...]
+    this.state = "waiting"; // waiting | uploading | queued | running | done | failed
+    this.uploaded = 0;
+    this.problem = null;
+    this.removed = false;
+    this.generation = 0; // bumped by "Try again", so a stale poll loop stops
+    this.abort = () => {};
+    this.build();
+    items.add(this);
+    ui.results.append(this.node);
+  }
+
+  build() {
+    this.title = element("h3", { className: "file-name", title: this.name }, this.name);
+    this.status = element("span", { className: "status" }); // the overall count is announced
+    this.progress = element("progress", { "data-testid": "progress", max: "100", value: "0" });
+    this.errorText = element("span");
+    this.errorDetail = element("span", { className: "detail" });
+    this.error = element(
+      "p",
+      { className: "error", "data-testid": "error", role: "alert", hidden: true },
+      this.errorText,
+      this.errorDetail,
+    );
+    this.download = element("a", {
+      className: "button primary",
+      "data-testid": "download",
+      hidden: true,
+    });
+    this.retryButton = element("button", {
+      type: "button",
+      className: "button secondary",
+      hidden: true,
+    });
+    this.removeButton = element("button", { type: "button", className: "button ghost" });
+    this.retryButton.addEventListener("click", () => this.retry());
+    this.removeButton.addEventListener("click", () => this.remove());
+    this.actions = element(
+      "div",
+      { className: "actions" },
+      this.download,
+      this.retryButton,
+      this.removeButton,
+    );
+    this.head = element(
+      "div",
+      { className: "card-head" },
+      element("div", { className: "card-title" }, this.title, this.status),
+      this.actions,
+    );
+    this.node = element("li", { className: "card" }, this.head, this.progress, this.error);
+  }
+
+  set(changes) {
+    Object.assign(this, changes);
+    this.render();
+    renderOverall();
+  }
+
+  get finished() {
+    return this.state === "done" || this.state === "failed";
+  }
+
+  form() {
+    const form = new FormData();
+    form.append("file", this.file, this.file.name);
+    for (const [name, value] of this.params) form.append(name, value);
+    return form;
+  }
+
+  /** Refuse an oversize file before sending a byte of it. */
+  tooLarge(limit) {
+    if (limit != null && this.file.size > limit) {
+      this.fail(problem("errTooLarge", { limit: formatBytes(limit) }));
+      return true;
+    }
+    return false;
+  }
+
+  async upload(url, release) {
+    this.set({ state: "uploading", uploaded: 0, problem: null });
+    const answer = await postForm(
+      url,
+      this.form(),
+      (fraction) => this.set({ uploaded: fraction }),
+      (abort) => {
+        this.abort = abort;
+      },
+    );
+    release();
+    if (this.removed || answer.status === -1) return null;
+    if (answer.status !== 202 || !answer.body?.id) {
+      this.fail(describeAnswer(answer));
+      return null;
+    }
+    return answer.body;
+  }
+
+  /** Poll `url` until `step` says the work is over; a few network hiccups are tolerated. */
+  async poll(url, step) {
+    const generation = this.generation;
+    let delay = 200;
+    let misses = 0;
+    while (!this.removed && generation === this.generation) {
+      await sleep(delay);
+      delay = Math.min(delay * 1.4, 1500);
+      const answer = await getJson(url);
+      if (this.removed || generation !== this.generation) return;
+      if (answer.status === 200 && answer.body) {
+        misses = 0;
+        if (step(answer.body)) return;
+      } else if (transient(answer.status) && misses < 10) {
+        misses += 1;
+      } else {
+        this.fail(describeAnswer(answer));
+        return;
+      }
+    }
+  }
+
+  fail(found) {
+    this.set({ state: "failed", problem: found });
+  }
+
+  retry() {
+    this.generation += 1;
+    this.set({ state: "waiting", problem: null, uploaded: 0 });
+    waiting.push(this);
+    pump();
+  }
+
+  remove() {
+    this.removed = true;
+    this.abort();
+    if (this.serverUrl) fetch(this.serverUrl, { method: "DELETE" }).catch(() => {});
+    items.delete(this);
+    this.node.remove();
+    this.dispose();
+    renderOverall();
+  }
+
+  dispose() {}
+
+  statusText() {
+    switch (this.state) {
+      case "uploading":
+        return t("statusUploading", { percent: Math.round(this.uploaded * 100) });
+      case "queued":
+        return t("statusQueued");
+      case "running":
+        return t("statusRunning");
+      case "done":
+        return t("statusDone");
+      case "failed":
+        return t("statusFailed");
+      default:
+        return t("statusWaiting");
+    }
+  }
+
+  render() {
+    this.node.dataset.state = this.state;
+    this.status.textContent = this.statusText();
+    this.progress.setAttribute("aria-label", `${this.name}: ${this.statusText()}`);
+    this.progress.classList.toggle("failed", this.state === "failed");
+    this.error.hidden = !this.problem;
+    this.errorText.textContent = this.problem ? t(this.problem.key, this.problem.params) : "";
+    this.errorDetail.textContent = this.problem?.detail
+      ? t("details", { message: this.problem.detail })
+      : "";
+    this.retryButton.hidden = !(this.state === "failed" && this.problem?.retryable);
+    this.retryButton.textContent = t("retry");
+    this.removeButton.textContent = t("remove");
+    this.removeButton.setAttribute("aria-label", `${t("remove")}: ${this.name}`);
+  }
+}
+
+class ImageItem extends Item {
+  build() {
+    super.build();
+    this.node.classList.add("image-card");
+    this.faces = element("span", { className: "faces", "data-testid": "face-count", hidden: true });
+    this.head.firstChild.append(this.faces);
+
+    this.objectUrl = URL.createObjectURL(this.file);
+    this.before = element("img", { className: "photo", src: this.objectUrl, alt: "" });
+    this.beforeMissing = element("span", { className: "placeholder", hidden: true });
+    this.before.addEventListener("error", () => {
+      this.before.hidden = true;
+      this.beforeMissing.hidden = false;
+    });
+    this.beforeCaption = element("figcaption");
+
+    this.after = element("img", {
+      className: "photo",
+      "data-testid": "result-image",
+      alt: "",
+      hidden: true,
+    });
+    this.outlines = document.createElementNS(SVG, "svg");
+    this.outlines.setAttribute("class", "outlines");
+    this.outlines.setAttribute("aria-hidden", "true");
+    this.outlines.setAttribute("data-testid", "outlines");
+    this.outlines.setAttribute("preserveAspectRatio", "none");
+    this.afterPending = element("span", { className: "placeholder" });
+    this.afterCaption = element("figcaption");
+    this.after.addEventListener("load", () => this.drawOutlines());
+    this.after.addEventListener("error", () => {
+      if (this.state === "done") this.fail(problem("errExpired"));
+    });
+
+    this.compare = element(
+      "div",
+      { className: "compare" },
+      element(
+        "figure",
+        {},
+        element(
+          "div",
+          { className: "frame" },
+          element("div", { className: "stack" }, this.before),
+          this.beforeMissing,
+        ),
+        this.beforeCaption,
+      ),
+      element(
+        "figure",
+        {},
+        element(
+          "div",
+          { className: "frame" },
+          element("div", { className: "stack" }, this.after, this.outlines),
+          this.afterPending,
+        ),
+        this.afterCaption,
+      ),
+    );
+    this.node.append(this.compare);
+  }
+
+  async run(release) {
+    if (this.tooLarge(LIMITS.image)) return;
+    const accepted = await this.upload("v1/images", release);
+    if (!accepted) return;
+    this.serverUrl = `v1/jobs/${accepted.id}`;
+    this.set({ state: accepted.status === "running" ? "running" : "queued" });
+    await this.poll(this.serverUrl, (job) => {
+      if (job.status === "done") {
+        this.finish(job);
+        return true;
+      }
+      if (job.status === "failed") {
+        this.fail(describeFailure(job.error));
+        return true;
+      }
+      this.set({ state: job.status });
+      return false;
+    });
+  }
+
+  finish(job) {
+    this.job = job;
+    const extension = EXTENSION_FOR_TYPE[job.content_type] ?? "jpg";
+    const resultUrl = `${this.serverUrl}/result`;
+    this.after.src = resultUrl;
+    this.download.href = resultUrl;
+    this.download.download = `${stem(this.name)}-anonymized.${extension}`;
+    this.set({ state: "done" });
+  }
+
+  drawOutlines() {
+    const { naturalWidth: width, naturalHeight: height } = this.after;
+    this.outlines.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    this.outlines.replaceChildren();
+    for (const [x, y, w, h] of this.job?.regions ?? []) {
+      for (const kind of ["halo", "box"]) {
+        const rect = document.createElementNS(SVG, "rect");
+        for (const [name, value] of Object.entries({ x, y, width: w, height: h, class: kind })) {
+          rect.setAttribute(name, value);
+        }
+        this.outlines.append(rect);
+      }
+    }
+  }
+
+  retry() {
+    this.job = null;
+    this.serverUrl = null;
+    this.after.removeAttribute("src");
+    super.retry();
+  }
+
+  dispose() {
+    URL.revokeObjectURL(this.objectUrl);
+  }
+
+  render() {
+    super.render();
+    const done = this.state === "done";
+    // Uploading fills the first half; then queued, running, finished.
+    const steps = { waiting: 0, uploading: 5 + 45 * this.uploaded, queued: 60, running: 80 };
+    const value = steps[this.state];
+    this.progress.max = 100;
+    this.progress.value = value ?? 100;
+    this.compare.hidden = this.state === "failed"; // the message says it all; no empty frames
+    this.after.hidden = !done;
+    this.afterPending.hidden = done;
+    this.afterPending.textContent = t("afterPending");
+    this.beforeMissing.textContent = t("noPreview");
+    this.before.alt = t("beforeAlt", { name: this.name });
+    this.after.alt = t("afterAlt", { name: this.name });
+    this.beforeCaption.textContent = t("before");
+    this.afterCaption.textContent = t("after");
+    this.download.hidden = !done;
+    this.download.textContent = t("download");
+    this.download.setAttribute("aria-label", `${t("download")}: ${this.name}`);
+    this.faces.hidden = !done;
+    if (done) {
+      const count = this.job.faces ?? 0;
+      this.faces.dataset.count = String(count);
+      this.faces.textContent = facesText(count);
+      this.faces.classList.toggle("none", count === 0);
+    }
+  }
+}
+
+class BatchItem extends Item {
+  build() {
+    super.build();
+    this.node.classList.add("batch-card");
+    this.title.prepend(element("span", { className: "badge" }, STRINGS.en.zipBadge), " ");
+    this.faces = element("span", { className: "faces", "data-testid": "face-count", hidden: true });
+    this.head.firstChild.append(this.faces);
+    this.counts = element("p", { className: "counts", hidden: true });
+    this.node.append(this.counts);
+  }
+
+  async run(release) {
+    if (this.tooLarge(LIMITS.batch)) return;
+    const accepted = await this.upload("v1/batches", release);
+    if (!accepted) return;
+    this.serverUrl = `v1/batches/${accepted.id}`;
+    const total = accepted.total;
+    const summary = { total, done: 0, failed: 0, skipped: 0, pending: total, faces: 0 };
+    this.set({ state: "running", summary });
+    await this.poll(this.serverUrl, (summary) => {
+      if (summary.finished) {
+        this.download.href = `${this.serverUrl}/result`;
+        this.download.download = `${stem(this.name)}-anonymized.zip`;
+        this.set({ state: "done", summary });
+        return true;
+      }
+      this.set({ summary });
+      return false;
+    });
+  }
+
+  retry() {
+    this.summary = null;
+    this.serverUrl = null;
+    super.retry();
+  }
+
+  statusText() {
+    if ((this.state === "running" || this.state === "done") && this.summary) {
+      const { total, pending } = this.summary;
+      return t("statusBatch", { processed: total - pending, total });
+    }
+    return super.statusText();
+  }
+
+  render() {
+    super.render();
+    const summary = this.summary;
+    if (summary && (this.state === "running" || this.state === "done")) {
+      this.progress.max = Math.max(summary.total, 1);
+      this.progress.value = summary.total === 0 ? 1 : summary.total - summary.pending;
+    } else {
+      this.progress.max = 100;
+      const steps = { uploading: 100 * this.uploaded, failed: 100 };
+      this.progress.value = steps[this.state] ?? 0;
+    }
+    this.counts.hidden = !summary;
+    if (summary) this.counts.textContent = t("batchCounts", summary);
+    this.faces.hidden = !summary;
+    if (summary) {
+      const count = summary.faces;
+      this.faces.dataset.count = String(count);
+      this.faces.textContent = facesText(count);
+    }
+    const done = this.state === "done";
+    this.download.hidden = !done;
+    this.download.textContent = t("downloadZip");
+    this.download.setAttribute("aria-label", `${t("downloadZip")}: ${this.name}`);
+  }
+}
+
+function renderOverall() {
+  const all = [...items];
+  ui.resultsSection.hidden = all.length === 0;
+  const finished = all.filter((item) => item.finished).length;
+  ui.overall.max = Math.max(all.length, 1);
+  ui.overall.value = finished;
+  ui.overallText.textContent = t("overall", { finished, total: all.length });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Adding files: picked, dropped (folders too) or chosen as a folder
+// ---------------------------------------------------------------------------------------------
+function optionValues() {
+  return [...new FormData(ui.options).entries()].map(([name, value]) => [name, String(value)]);
+}
+
+/** Files from a folder keep only photos and ZIPs; hidden files are ignored silently. */
+function fromFolder(file, path, accepted, skipped) {
+  const base = path.split("/").pop();
+  if (base.startsWith(".")) return;
+  if (IMAGE_NAME.test(base) || isZip(file)) accepted.push({ file, name: path });
+  else skipped.push(path);
+}
+
+function addFiles(entries, skipped = [], fromFolders = false) {
+  if (skipped.length) {
+    const names = skipped.slice(0, 5).join(", ") + (skipped.length > 5 ? ", …" : "");
+    showNotice("skippedFiles", { count: skipped.length, names });
+  } else if (fromFolders && entries.length === 0) {
+    showNotice("errFolderEmpty");
+  } else {
+    showNotice(null);
+  }
+  const params = optionValues();
+  for (const { file, name } of entries) {
+    const Kind = isZip(file) ? BatchItem : ImageItem;
+    const item = new Kind(file, name, params);
+    item.render();
+    waiting.push(item);
+  }
+  renderOverall();
+  pump();
+}
+
+function readEntries(reader) {
+  return new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+}
+
+async function walk(entry, accepted, skipped) {
+  if (entry.isFile) {
+    const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
+    fromFolder(file, entry.fullPath.replace(/^\//, ""), accepted, skipped);
+  } else if (entry.isDirectory) {
+    const reader = entry.createReader();
+    for (let batch = await readEntries(reader); batch.length; batch = await readEntries(reader)) {
+      for (const child of batch) await walk(child, accepted, skipped);
+    }
+  }
+}
+
+async function onDrop(dataTransfer) {
+  // The items are only readable during the drop event: take everything synchronously first.
+  const files = [];
+  const folders = [];
+  for (const item of dataTransfer.items ?? []) {
+    if (item.kind !== "file") continue;
+    const entry = item.webkitGetAsEntry?.();
+    if (entry?.isDirectory) folders.push(entry);
+    else {
+      const file = item.getAsFile();
+      if (file) files.push({ file, name: file.name });
+    }
+  }
+  if (!dataTransfer.items) {
+    for (const file of dataTransfer.files) files.push({ file, name: file.name });
+  }
+  const skipped = [];
+  for (const folder of folders) {
+    try {
+      await walk(folder, files, skipped);
+    } catch {
+      // an unreadable folder adds nothing
+    }
+  }
+  addFiles(files, skipped, folders.length > 0);
+}
+
+function setUpDropping() {
+  let depth = 0;
+  const hasFiles = (event) => [...(event.dataTransfer?.types ?? [])].includes("Files");
+  window.addEventListener("dragenter", (event) => {
+    if (!hasFiles(event)) return;
+    depth += 1;
+    ui.dropzone.classList.add("dragging");
+  });
+  window.addEventListener("dragleave", () => {
+    depth = Math.max(0, depth - 1);
+    if (depth === 0) ui.dropzone.classList.remove("dragging");
+  });
+  window.addEventListener("dragover", (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault(); // the whole window accepts the drop; never navigate to the file
+    event.dataTransfer.dropEffect = "copy";
+  });
+  window.addEventListener("drop", (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    depth = 0;
+    ui.dropzone.classList.remove("dragging");
+    onDrop(event.dataTransfer);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options, language, start-up
+// ---------------------------------------------------------------------------------------------
+function syncOptions() {
+  ui.strengthOut.value = `${formatNumber(Number(ui.strength.value), 1, 1)}×`;
+  ui.paddingOut.value = `${formatNumber(Number(ui.padding.value), 1, 1)}×`;
+  // A solid fill has no strength: disabled fields are not sent, so the server keeps its default.
+  const fill = ui.mode.value === "fill";
+  ui.strength.disabled = fill;
+  document.getElementById("strength-field").classList.toggle("disabled", fill);
+}
+
+function applyLanguage() {
+  document.documentElement.lang = language === "zh" ? "zh-CN" : "en";
+  document.title = t("pageTitle");
+  const values = {
+    image: formatBytes(LIMITS.image),
+    batch: formatBytes(LIMITS.batch),
+    minutes: formatNumber(LIMITS.retention / 60, 0),
+  };
+  for (const node of document.querySelectorAll("[data-i18n]")) {
+    node.textContent = t(node.dataset.i18n, values);
+  }
+  ui.languageToggle.textContent = t("otherLanguage");
+  ui.languageToggle.lang = language === "zh" ? "en" : "zh-CN";
+  ui.languageToggle.setAttribute("aria-label", t("switchLanguage"));
+  if (noticeState) showNotice(noticeState.key, noticeState.params);
+  syncOptions();
+  for (const item of items) item.render();
+  renderOverall();
+}
+
+function setLanguage(next) {
+  language = next;
+  try {
+    localStorage.setItem(LANGUAGE_KEY, next);
+  } catch {
+    // not remembered, still switched
+  }
+  applyLanguage();
+}
+
+function start() {
+  ui.fileInput.addEventListener("change", () => {
+    addFiles([...ui.fileInput.files].map((file) => ({ file, name: file.name })));
+    ui.fileInput.value = ""; // the same file can be picked again
+  });
+  ui.folderInput.addEventListener("change", () => {
+    const accepted = [];
+    const skipped = [];
+    for (const file of ui.folderInput.files) {
+      fromFolder(file, file.webkitRelativePath || file.name, accepted, skipped);
+    }
+    addFiles(accepted, skipped, true);
+    ui.folderInput.value = "";
+  });
+  ui.options.addEventListener("input", syncOptions);
+  ui.options.addEventListener("reset", () => setTimeout(syncOptions));
+  ui.outlineToggle.addEventListener("change", () => {
+    ui.results.classList.toggle("show-outlines", ui.outlineToggle.checked);
+  });
+  ui.removeAll.addEventListener("click", () => {
+    for (const item of [...items]) item.remove();
+    showNotice(null);
+  });
+  ui.languageToggle.addEventListener("click", () => setLanguage(language === "zh" ? "en" : "zh"));
+  setUpDropping();
+  applyLanguage();
+  document.body.dataset.ready = "true";
+}
+
+start();
