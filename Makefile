@@ -7,7 +7,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test lint bench eval clean
+.PHONY: help install run test lint bench bench-load eval clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -16,8 +16,9 @@ $(UV):
 	python3 -m pip install --user --quiet "uv>=0.5" || python3 -m pip install --user --quiet --break-system-packages "uv>=0.5"
 
 # Debian packages the tests and `make run` use: a Redis server to start privately when none runs,
-# and Chromium for the browser tests (Playwright drives the system one; its own download is offline).
-SYSTEM_PACKAGES := redis-server chromium
+# Chromium for the browser tests (Playwright drives the system one; its own download is offline),
+# and hey, the HTTP load generator of `make bench-load`.
+SYSTEM_PACKAGES := redis-server chromium hey
 
 $(STAMP): $(UV) pyproject.toml uv.lock */*/pyproject.toml
 	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
@@ -47,6 +48,9 @@ eval: $(STAMP) ## Score the default profile on the shared dev set (DATASET=..., 
 
 bench: $(STAMP) ## Measure quality and speed side by side; writes docs/benchmarks.md
 	$(VENV)/bin/python bench/run_benchmarks.py --dataset $(DATASET) --out docs/benchmarks.md
+
+bench-load: $(STAMP) ## 1,000 images through a local stack with hey: errors, latency, memory growth; writes docs/reliability.md
+	$(VENV)/bin/python bench/load_bench.py --requests 1000 --out docs/reliability.md
 
 clean: ## Remove the environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache out
