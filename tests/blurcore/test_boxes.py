@@ -11,6 +11,7 @@ from blurcore.boxes import (
     pad,
     scale,
     shift,
+    suppress_duplicates,
     to_xywh,
 )
 
@@ -77,3 +78,21 @@ def test_scale_and_shift_move_coordinates_not_scores():
 
 def test_to_xywh_reports_width_and_height():
     assert to_xywh(as_boxes([[10, 20, 40, 60, 0.87654]])) == [[10.0, 20.0, 30.0, 40.0, 0.877]]
+
+
+@given(st.lists(box_strategy, min_size=1, max_size=20), st.floats(1.0, 3.0))
+def test_pad_always_contains_the_face_inside_the_image(rows, factor):
+    boxes = as_boxes(rows)
+    padded = pad(boxes, factor, width=800, height=800)
+    inside = np.clip(boxes[:, :4], 0, 800)
+    assert (padded[:, :2] <= inside[:, :2] + 1e-3).all()
+    assert (padded[:, 2:4] >= inside[:, 2:4] - 1e-3).all()
+
+
+@given(st.lists(box_strategy, min_size=1, max_size=30), st.floats(0.05, 1.0))
+def test_suppress_duplicates_keeps_the_best_box_of_each_overlap(rows, threshold):
+    boxes = as_boxes(rows)
+    kept = suppress_duplicates(boxes, threshold)
+    assert boxes[:, 4].max() in kept[:, 4]
+    overlaps = iou_matrix(kept, kept) - np.eye(len(kept))
+    assert (overlaps < threshold).all()

@@ -159,3 +159,9 @@ def test_stored_keys_expire_within_retention_and_original_is_gone(client, stack,
     assert not any(key.endswith(":input") for key in keys)  # the original left once done
     for key in keys:
         assert 0 < stack.redis.ttl(key) <= RETENTION_SECONDS
+
+
+def test_post_json_instead_of_multipart_is_validation_error(client):
+    answer = client.post("/v1/images", json={"file": "not an upload"})
+    assert answer.status_code == 422
+    assert answer.json()["code"] == "validation_error"
