@@ -7,7 +7,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test lint bench bench-load eval clean
+.PHONY: help install run test lint bench bench-load eval deploy-check images clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -17,8 +17,8 @@ $(UV):
 
 # Debian packages the tests and `make run` use: a Redis server to start privately when none runs,
 # Chromium for the browser tests (Playwright drives the system one; its own download is offline),
-# and hey, the HTTP load generator of `make bench-load`.
-SYSTEM_PACKAGES := redis-server chromium hey
+# hey, the HTTP load generator of `make bench-load`, and nginx to check the compose proxy config.
+SYSTEM_PACKAGES := redis-server chromium hey nginx
 
 $(STAMP): $(UV) pyproject.toml uv.lock */*/pyproject.toml
 	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
@@ -51,6 +51,15 @@ bench: $(STAMP) ## Measure quality and speed side by side; writes docs/benchmark
 
 bench-load: $(STAMP) ## 1,000 images through a local stack with hey: errors, latency, memory growth; writes docs/reliability.md
 	$(VENV)/bin/python bench/load_bench.py --requests 1000 --out docs/reliability.md
+
+deploy-check: $(STAMP) ## Check deploy/ offline: kustomize, schemas, KEDA, compose, hadolint, checkov
+	$(VENV)/bin/pytest tests/deploy -q
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' services/api/pyproject.toml)
+images: ## Build the gateway, worker and all-in-one images (needs a Docker engine)
+	for target in gateway worker all-in-one; do \
+	  docker build -f deploy/docker/Dockerfile --target $$target -t fpg-$$target:$(VERSION) . || exit 1; \
+	done
 
 clean: ## Remove the environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache out

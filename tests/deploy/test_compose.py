@@ -1,0 +1,241 @@
+"""deploy/compose: one entry point, scalable workers, limits and read-only filesystems everywhere,
+and settings that agree with the code, the nginx config and the Kubernetes manifests."""
+
+import copy
+from collections.abc import Callable
+from urllib.parse import urlparse
+
+import pytest
+
+from fpg_api.settings import GatewaySettings
+from fpg_worker.settings import WorkerSettings
+from jobstore.settings import StoreSettings
+
+from .manifests import (
+    DEPLOY,
+    DOCKERFILE,
+    IMAGE_ONLY_ENV,
+    NGINX_CONF,
+    Doc,
+    compose_default,
+    dockerfile_stages,
+    duration_seconds,
+    fpg_env,
+    load_compose,
+    max_wait_seconds,
+    nginx_directives,
+    option,
+    project_version,
+    size_bytes,
+)
+
+COMPOSE = DEPLOY / "compose" / "compose.yaml"
+ENTRY_POINT = "nginx"
+
+
+@pytest.fixture
+def compose() -> Doc:
+    return load_compose(COMPOSE)
+
+
+def service_env(compose: Doc, name: str) -> dict[str, str]:
+    return {key: str(value) for key, value in compose["services"][name]["environment"].items()}
+
+
+def hardening_violations(compose: Doc) -> list[str]:
+    problems = []
+    for name, service in compose["services"].items():
+        limits = service.get("deploy", {}).get("resources", {}).get("limits", {})
+        if "cpus" not in limits or "memory" not in limits:
+            problems.append(f"{name}: no CPU and memory limits")
+        if service.get("read_only") is not True:
+            problems.append(f"{name}: root filesystem is writable")
+        if not any(str(mount).split(":")[0] == "/tmp" for mount in service.get("tmpfs", [])):
+            problems.append(f"{name}: no tmpfs at /tmp")
+        if "ALL" not in service.get("cap_drop", []):
+            problems.append(f"{name}: keeps capabilities")
+        if "no-new-privileges:true" not in service.get("security_opt", []):
+            problems.append(f"{name}: may gain privileges")
+        if service.get("privileged") or service.get("network_mode") == "host":
+            problems.append(f"{name}: privileged or on the host network")
+        if name != ENTRY_POINT and service.get("ports"):
+            problems.append(f"{name}: publishes a port; only {ENTRY_POINT} may")
+    if not compose["services"][ENTRY_POINT].get("ports"):
+        problems.append(f"{ENTRY_POINT} publishes no port")
+    return problems
+
+
+def scaling_violations(compose: Doc) -> list[str]:
+    """`--scale worker=N` needs no fixed name or port; each worker fits its CPU limit."""
+    worker = compose["services"]["worker"]
+    problems = [f"worker sets {key}" for key in ("container_name", "ports") if key in worker]
+    if "replicas" in worker.get("deploy", {}):
+        problems.append("worker sets deploy.replicas: --scale is the way to size it")
+    concurrency = int(worker["environment"].get("FPG_WORKER_CONCURRENCY", 0))
+    cpus = float(worker["deploy"]["resources"]["limits"]["cpus"])
+    if not 1 <= concurrency <= cpus:
+        problems.append(f"worker concurrency {concurrency} does not fit {cpus} CPUs")
+    hard = int(worker["environment"]["FPG_TASK_HARD_TIME_LIMIT"])
+    grace = duration_seconds(worker.get("stop_grace_period", "10s"))
+    if grace < max(hard, int(str(StoreSettings.model_fields["task_hard_time_limit"].default))):
+        problems.append(f"worker stop_grace_period {grace} s < hard time limit {hard} s")
+    return problems
+
+
+def settings_violations(compose: Doc) -> list[str]:
+    problems = []
+    models = {"gateway": GatewaySettings, "worker": WorkerSettings}
+    fields = {name for model in models.values() for name in model.model_fields}
+    known = {f"FPG_{name.upper()}" for name in fields} | IMAGE_ONLY_ENV
+    shared = None
+    for name, model in models.items():
+        env = {k: v for k, v in service_env(compose, name).items() if k.startswith("FPG_")}
+        problems += [f"{name}: {key} is not a setting" for key in sorted(set(env) - known)]
+        values = {k[4:].lower(): v for k, v in env.items() if k[4:].lower() in model.model_fields}
+        try:
+            model(**values)  # type: ignore[arg-type]
+        except ValueError as error:
+            problems.append(f"{name}: {error}")
+        common = {k: v for k, v in env.items() if k[4:].lower() in StoreSettings.model_fields}
+        if shared is not None and common != shared:
+            problems.append("gateway and worker see different shared settings")
+        shared = common
+    url = urlparse(service_env(compose, "gateway")["FPG_REDIS_URL"])
+    if url.hostname not in compose["services"]:
+        problems.append(f"FPG_REDIS_URL names {url.hostname}, not a compose service")
+    return problems
+
+
+def redis_violations(compose: Doc) -> list[str]:
+    redis = compose["services"]["redis"]
+    command = redis["command"]
+    problems = []
+    if option(command, "--save") != "" or option(command, "--appendonly") != "no":
+        problems.append("Redis persists data")
+    if option(command, "--maxmemory-policy") != "noeviction":
+        problems.append("Redis may evict queued tasks")
+    limit = size_bytes(str(redis["deploy"]["resources"]["limits"]["memory"]))
+    maxmemory = option(command, "--maxmemory")
+    if maxmemory is None or size_bytes(maxmemory) > 0.8 * limit:
+        problems.append("Redis maxmemory not below 80% of its memory limit")
+    if "healthcheck" not in redis:
+        problems.append("Redis has no healthcheck")
+    if redis.get("volumes"):
+        problems.append("Redis mounts a volume")
+    for name in ("gateway", "worker"):
+        depends = compose["services"][name].get("depends_on", {})
+        if depends.get("redis", {}).get("condition") != "service_healthy":
+            problems.append(f"{name} does not wait for a healthy Redis")
+    return problems
+
+
+def network_violations(compose: Doc) -> list[str]:
+    """Everything but nginx sits on internal networks only: no route to the internet."""
+    networks = compose.get("networks", {})
+    problems = []
+    for name, service in compose["services"].items():
+        attached = service.get("networks", ["default"])
+        if name != ENTRY_POINT and not all(
+            (networks.get(n) or {}).get("internal") for n in attached
+        ):
+            problems.append(f"{name} is on a network with a way out")
+    return problems
+
+
+def nginx_violations(compose: Doc) -> list[str]:
+    """Body size and timeouts fit the gateway; it proxies to the gateway service; no disk spool."""
+    directives = nginx_directives(NGINX_CONF.read_text())
+    batch = int(service_env(compose, "gateway")["FPG_MAX_BATCH_BYTES"])
+    problems = []
+    body = directives.get("client_max_body_size", ["1m"])[-1]
+    if size_bytes(body) < batch:
+        problems.append(f"client_max_body_size {body} < FPG_MAX_BATCH_BYTES {batch}")
+    for timeout in ("proxy_read_timeout", "proxy_send_timeout", "client_body_timeout"):
+        seconds = duration_seconds(directives.get(timeout, ["60s"])[-1])
+        if seconds <= max_wait_seconds():
+            problems.append(f"{timeout} {seconds} s <= the gateway's max wait")
+    if directives.get("proxy_request_buffering") != ["off"]:
+        problems.append("nginx spools request bodies (originals) to disk")
+    upstream = [v.split()[-1] for v in directives.get("set", []) if "gateway" in v]
+    target = urlparse(upstream[0] if upstream else directives.get("proxy_pass", [""])[0])
+    if target.hostname not in compose["services"] or target.hostname == ENTRY_POINT:
+        problems.append(f"nginx proxies to {target.hostname}, not the gateway service")
+    stages = dockerfile_stages(DOCKERFILE)
+    exposed = stages["gateway"].last("EXPOSE")
+    if str(target.port) != exposed:
+        problems.append(f"nginx proxies to port {target.port}, the gateway image exposes {exposed}")
+    published = str(compose["services"][ENTRY_POINT]["ports"][0])
+    if not compose_default(published).endswith(":8080"):
+        problems.append(f"nginx publishes {published}, but listens on 8080")
+    return problems
+
+
+def image_violations(compose: Doc) -> list[str]:
+    """Built from the one Dockerfile, tagged with the package version like the k8s overlays."""
+    stages = dockerfile_stages(DOCKERFILE)
+    problems = []
+    for name in ("gateway", "worker"):
+        service = compose["services"][name]
+        build = service.get("build", {})
+        built_from = COMPOSE.parent / build.get("context", ".") / build.get("dockerfile", "")
+        if built_from.resolve() != DOCKERFILE.resolve():
+            problems.append(f"{name} is not built from {DOCKERFILE.name}")
+        if build.get("target") not in stages:
+            problems.append(f"{name}: no stage {build.get('target')} in the Dockerfile")
+        image = compose_default(service["image"])
+        if image != f"fpg-{name}:{project_version()}":
+            problems.append(f"{name}: image {image} is not fpg-{name}:{project_version()}")
+    for name, service in compose["services"].items():
+        image = compose_default(service["image"])
+        if ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest"):
+            problems.append(f"{name}: image {image} has no fixed tag")
+    return problems
+
+
+CHECKS: dict[str, Callable[[Doc], list[str]]] = {
+    "hardening": hardening_violations,
+    "scaling": scaling_violations,
+    "settings": settings_violations,
+    "redis": redis_violations,
+    "network": network_violations,
+    "nginx": nginx_violations,
+    "images": image_violations,
+}
+
+
+@pytest.mark.parametrize("check", CHECKS)
+def test_compose_keeps_invariant(compose, check):
+    assert CHECKS[check](compose) == []
+
+
+def test_compose_and_kubernetes_share_the_settings(compose, rendered):
+    """The same FPG_ values on both deployments (Redis's address aside)."""
+    for image, service in (("fpg-gateway", "gateway"), ("fpg-worker", "worker")):
+        k8s = fpg_env(rendered["dev"], image)
+        here = {k: v for k, v in service_env(compose, service).items() if k.startswith("FPG_")}
+        for key in set(k8s) & set(here) - {"FPG_REDIS_URL", "FPG_WORKER_CONCURRENCY"}:
+            assert here[key] == k8s[key], key
+
+
+BREAKS: dict[str, tuple[str, Callable[[Doc], object]]] = {
+    "worker port": ("hardening", lambda c: c["services"]["worker"].update(ports=["8081:8080"])),
+    "gateway writable": ("hardening", lambda c: c["services"]["gateway"].pop("read_only")),
+    "no limit": (
+        "hardening",
+        lambda c: c["services"]["redis"]["deploy"]["resources"]["limits"].pop("memory"),
+    ),
+    "worker name": ("scaling", lambda c: c["services"]["worker"].update(container_name="w")),
+    "short grace": ("scaling", lambda c: c["services"]["worker"].update(stop_grace_period="10s")),
+    "typo": ("settings", lambda c: c["services"]["worker"]["environment"].update(FPG_RETENTION=1)),
+    "redis persists": ("redis", lambda c: c["services"]["redis"]["command"].remove("--save")),
+    "worker online": ("network", lambda c: c["networks"]["backend"].pop("internal")),
+    "latest": ("images", lambda c: c["services"]["redis"].update(image="redis:latest")),
+}
+
+
+@pytest.mark.parametrize("name", BREAKS)
+def test_a_broken_compose_file_is_caught(compose, name):
+    check, breaking = BREAKS[name]
+    broken = copy.deepcopy(compose)
+    breaking(broken)
+    assert CHECKS[check](broken) != [], f"{check} did not notice: {name}"
