@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 .PHONY: help install run test lint bench bench-load eval deploy-check images clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(UV):
 	python3 -m pip install --user --quiet "uv>=0.5" || python3 -m pip install --user --quiet --break-system-packages "uv>=0.5"
