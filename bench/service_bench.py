@@ -32,7 +32,6 @@ from blurcore.pipeline import Anonymizer
 from fpg_api.localstack import start_gateway, start_private_redis, start_worker, stop_all
 
 SERVICE_ROUNDS = 3
-WORKER_PROCESS_COUNTS = (1, 2)
 REQUESTS_IN_FLIGHT_PER_WORKER_PROCESS = 2
 LATENCY_REQUESTS = 20
 LATENCY_PHOTO_SIZE = (1024, 768)
@@ -54,6 +53,7 @@ Timings = list[list[float]]
 @dataclass(frozen=True)
 class Throughput:
     images: int
+    processes: int
     round_seconds: list[float]
     image_seconds: list[float]  # library: each process() call; service: each job in the worker
 
@@ -65,6 +65,11 @@ class Throughput:
     def images_per_second(self) -> float:
         return self.images / self.median_round_seconds
 
+    @property
+    def busy_share(self) -> float:
+        """How much of the rounds' time the processes spent on images; the rest they waited."""
+        return sum(self.image_seconds) / (self.processes * sum(self.round_seconds))
+
 
 @dataclass(frozen=True)
 class ThroughputPair:
@@ -73,7 +78,14 @@ class ThroughputPair:
 
     @property
     def ratio(self) -> float:
-        return self.service.images_per_second / self.library.images_per_second
+        """Service images/s over the library's, the median over pairs of rounds run one after
+        the other: each pair met the same load from the rest of the machine."""
+        return statistics.median(
+            library / service
+            for library, service in zip(
+                self.library.round_seconds, self.service.round_seconds, strict=True
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -98,21 +110,30 @@ class ServiceFigures:
     load_averages: tuple[float, float]  # 1-minute, when the section started and ended
 
 
+@dataclass(frozen=True)
+class LocalStack:
+    redis_url: str
+    gateway_url: str
+    log: TextIO  # where Redis, the gateway and the worker write
+
+
 def measure_service(paths: list[Path]) -> ServiceFigures:
     load_at_start = os.getloadavg()[0]
     sizes = [image_size(path) for path in paths]
     payloads = read_payloads(paths)
     pixels = [width * height for width, height in sizes]
-    photo = sizes.index(LATENCY_PHOTO_SIZE)
+    photo = sizes.index(LATENCY_PHOTO_SIZE)  # the first photo of that size
     with private_stack() as stack:
-        throughput = {}
-        for processes in WORKER_PROCESS_COUNTS:
-            shares = balanced_shares(payloads, pixels, processes)
-            with running_worker(stack, processes):
-                throughput[processes] = throughput_side_by_side(stack, shares)
-                if processes == 1:
-                    latency = latency_side_by_side(stack, paths[photo], payloads[photo])
-    return ServiceFigures(throughput, latency, (load_at_start, os.getloadavg()[0]))
+        with running_worker(stack, processes=1):
+            one_process = throughput_side_by_side(stack, payloads, pixels, processes=1)
+            latency = latency_side_by_side(stack, paths[photo], payloads[photo])
+        with running_worker(stack, processes=2):
+            two_processes = throughput_side_by_side(stack, payloads, pixels, processes=2)
+    return ServiceFigures(
+        throughput={1: one_process, 2: two_processes},
+        latency=latency,
+        load_averages=(load_at_start, os.getloadavg()[0]),
+    )
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -133,16 +154,16 @@ def balanced_shares(
     return shares
 
 
-def throughput_side_by_side(stack: "LocalStack", shares: list[list[Payload]]) -> ThroughputPair:
-    processes = len(shares)
-    progress(f"service: {processes} worker process(es) and {processes} library process(es)")
-    payloads = [payload for share in shares for payload in share]
-    with library_processes(shares) as library:
+def throughput_side_by_side(
+    stack: LocalStack, payloads: list[Payload], pixels: list[int], processes: int
+) -> ThroughputPair:
+    progress(f"service: worker and library, {process_count(processes)} each")
+    with library_processes(balanced_shares(payloads, pixels, processes)) as library:
         service = asyncio.run(alternate_rounds(stack.gateway_url, payloads, processes, library))
         return ThroughputPair(library.throughput(), service)
 
 
-def latency_side_by_side(stack: "LocalStack", photo: Path, payload: Payload) -> Latency:
+def latency_side_by_side(stack: LocalStack, photo: Path, payload: Payload) -> Latency:
     progress(f"service: {photo.name}, {LATENCY_REQUESTS} single calls to each side")
     anonymizer = Anonymizer(threads=1)
     anonymizer.load((Profile.DEFAULT,))
@@ -171,6 +192,7 @@ class LibraryRounds:
         per_process = [future.result(LIBRARY_ROUND_TIMEOUT_SECONDS) for future in self.futures]
         return Throughput(
             images=sum(len(timings[0]) for timings in per_process),
+            processes=len(per_process),
             round_seconds=[
                 max(sum(timings[round_]) for timings in per_process)
                 for round_ in range(SERVICE_ROUNDS)
@@ -221,13 +243,6 @@ def seconds_to_process(anonymizer: Anonymizer, data: bytes, params: AnonymizePar
 
 
 # The service: a private Redis, the gateway and a worker, all stopped on the way out
-
-
-@dataclass(frozen=True)
-class LocalStack:
-    redis_url: str
-    gateway_url: str
-    log: TextIO  # where Redis, the gateway and the worker write
 
 
 @contextmanager
@@ -303,7 +318,7 @@ async def alternate_rounds(
             seconds, job_ids = await post_all(client, payloads, in_flight)
             round_seconds.append(seconds)
             image_seconds += await worker_job_seconds(client, job_ids)
-    return Throughput(len(payloads), round_seconds, image_seconds)
+    return Throughput(len(payloads), processes, round_seconds, image_seconds)
 
 
 async def alternate_single_calls(
@@ -400,10 +415,13 @@ def service_section(figures: ServiceFigures, dataset_label: str) -> list[str]:
         "`Anonymizer(threads=1).process` in as many spawned processes as the worker has, the "
         "photos shared out by pixel count, each process timing its share; a round lasts as long "
         "as the slower process. The default profile; one untimed warm-up round, then the median "
-        f"of {SERVICE_ROUNDS} rounds. The last column is the median time of one image inside: "
+        f"of {SERVICE_ROUNDS} rounds. *ms/image* is the median time of one image inside: "
         "`process()` for the library, the worker's job (fetch, `process()`, store) for the "
-        f"service. 1-minute load average: {load_at_start:.2f} when the section started, "
-        f"{load_at_end:.2f} when it ended.",
+        "service; *busy share* is the sum of those times over the processes' time in the rounds "
+        "(the rest they waited for work, or for the slower process to finish). *service / "
+        "library* is the median over the pairs of rounds (a library round and the service round "
+        "right after it) of the ratio of their images/s. 1-minute load "
+        f"average: {load_at_start:.2f} when the section started, {load_at_end:.2f} when it ended.",
         "",
         *throughput_table(figures.throughput),
         "",
@@ -423,12 +441,21 @@ def throughput_table(pairs: dict[int, ThroughputPair]) -> list[str]:
     rows = []
     for processes, pair in pairs.items():
         rows += [
-            throughput_row(f"library, {processes} process(es)", pair.library, "-"),
+            throughput_row(f"library, {process_count(processes)}", pair.library, "-"),
             throughput_row(
-                f"service, worker with {processes} process(es)", pair.service, f"{pair.ratio:.2f}"
+                f"service, worker with {process_count(processes)}",
+                pair.service,
+                f"{pair.ratio:.2f}",
             ),
         ]
-    header = ["measurement", "median round (s)", "images/s", "service / library", "median ms/image"]
+    header = [
+        "measurement",
+        "median round (s)",
+        "images/s",
+        "service / library",
+        "median ms/image",
+        "busy share",
+    ]
     return markdown_table(header, rows)
 
 
@@ -439,6 +466,7 @@ def throughput_row(name: str, throughput: Throughput, ratio: str) -> list[str]:
         f"{throughput.images_per_second:.2f}",
         ratio,
         f"{percentile_ms(throughput.image_seconds, 50):.0f}",
+        f"{throughput.busy_share:.0%}",
     ]
 
 
@@ -463,7 +491,7 @@ def latency_row(name: str, seconds: list[float]) -> list[str]:
 def service_checks(figures: ServiceFigures) -> list[Check]:
     throughput_checks = [
         Check(
-            f"service / library images/s, {processes} process(es)",
+            f"service / library images/s, {process_count(processes)}",
             f"{pair.ratio:.2f}",
             f">= {TARGET_THROUGHPUT_RATIO:.2f}",
             pair.ratio >= TARGET_THROUGHPUT_RATIO,
@@ -478,6 +506,10 @@ def service_checks(figures: ServiceFigures) -> list[Check]:
         overhead_ms <= TARGET_LATENCY_OVERHEAD_MS,
     )
     return [*throughput_checks, latency_check]
+
+
+def process_count(processes: int) -> str:
+    return f"{processes} process" if processes == 1 else f"{processes} processes"
 
 
 def percentile_ms(seconds: list[float], percent: int) -> float:
