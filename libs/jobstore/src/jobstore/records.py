@@ -96,8 +96,27 @@ class RecordStore:
         return bool(stored)
 
     def delete_jobs(self, *job_ids: str) -> None:
-        if job_ids:
-            self._client.delete(*(self.job_key(job_id) for job_id in job_ids))
+        keys = [key for job_id in job_ids for key in (self.job_key(job_id), self._done_key(job_id))]
+        if keys:
+            self._client.delete(*keys)
+
+    def _done_key(self, job_id: str) -> str:
+        return f"{self._prefix}:done:{job_id}"
+
+    def announce_finished(self, job_id: str) -> None:
+        """Wake whoever waits for this job (a gateway answering ``?wait=``)."""
+        pipe = self._client.pipeline(transaction=True)
+        pipe.lpush(self._done_key(job_id), b"1")
+        pipe.expire(self._done_key(job_id), self.retention_seconds)
+        pipe.execute()
+
+    def await_finished(self, job_id: str, timeout: float) -> bool:
+        """Block (no polling, no CPU) until the job is announced finished or ``timeout`` passes.
+
+        The announcement is consumed: a second waiter on the same job wakes on its own timeout,
+        so callers wait in short slices and re-read the record between them.
+        """
+        return self._client.blpop([self._done_key(job_id)], timeout=timeout) is not None
 
     def create_batch(self, batch: BatchRecord) -> None:
         self._client.set(

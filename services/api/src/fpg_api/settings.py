@@ -16,4 +16,3 @@ class GatewaySettings(StoreSettings):
         description="Most bytes a ZIP may inflate to, all entries together.",
     )
     max_batch_entries: int = Field(default=5000, ge=1, description="Most files in one ZIP.")
-    wait_poll_seconds: float = Field(default=0.01, gt=0, le=1.0)

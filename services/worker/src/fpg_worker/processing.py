@@ -66,6 +66,7 @@ class JobRunner:
         return job
 
     def _finished(self, job: JobRecord) -> None:
+        self.records.announce_finished(job.id)
         seconds = (job.finished_at or 0.0) - (job.started_at or 0.0)
         self.metrics.record_job(job.status.value, seconds, job.faces or 0)
         log.info(

@@ -1,4 +1,3 @@
-import asyncio
 import time
 from typing import Annotated
 
@@ -14,6 +13,7 @@ from fpg_api.submission import submit_job
 from jobstore.records import FINISHED, JobRecord, JobStatus
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
+WAIT_SLICE_SECONDS = 1.0
 
 
 def accepted(request: Request, job: JobRecord) -> JobAccepted:
@@ -26,9 +26,11 @@ def accepted(request: Request, job: JobRecord) -> JobAccepted:
 
 
 async def _wait_until_finished(services: ServicesDep, job: JobRecord, seconds: float) -> JobRecord:
+    """Block on the worker's announcement, in short slices (see RecordStore.await_finished)."""
     deadline = time.monotonic() + seconds
-    while job.status not in FINISHED and time.monotonic() < deadline:
-        await asyncio.sleep(services.settings.wait_poll_seconds)
+    while job.status not in FINISHED and (remaining := deadline - time.monotonic()) > 0:
+        slice_seconds = min(WAIT_SLICE_SECONDS, remaining)
+        await run_in_threadpool(services.records.await_finished, job.id, slice_seconds)
         latest = await run_in_threadpool(services.records.get_job, job.id)
         if latest is None:
             break
