@@ -55,15 +55,21 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A private Redis on a free loopback port, keeping nothing on disk, for this test session."""
+@contextmanager
+def private_redis() -> Iterator[str]:
+    """A Redis of our own on a free loopback port, keeping nothing on disk; its URL."""
     url = f"redis://127.0.0.1:{free_port()}/0"
     server = start_private_redis(url)
     try:
         yield url
     finally:
         stop_all([server])
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    with private_redis() as url:
+        yield url
 
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024

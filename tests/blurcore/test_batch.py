@@ -204,3 +204,11 @@ def test_archive_entries_refuse_zip_bomb_ratio(tmp_path):
     assert _archive_verdicts(bomb) == {
         "huge.png": ("failed", "suspicious compression ratio (a ZIP bomb?)")
     }
+
+
+def test_archive_entries_read_legacy_non_utf8_names(tmp_path, astronaut_jpeg):
+    # Old Windows tools store names in CP437 without the UTF-8 flag: "é" is byte 0x82, which is
+    # not valid UTF-8. Write an ASCII placeholder of the same length, then patch the bytes in.
+    path = write_zip(tmp_path / "legacy.zip", {"cafX/Xquipe.jpg": astronaut_jpeg})
+    path.write_bytes(path.read_bytes().replace(b"cafX/Xquipe.jpg", b"caf\x82/\x82quipe.jpg"))
+    assert _archive_verdicts(path) == {"café/équipe.jpg": (None, None)}

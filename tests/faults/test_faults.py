@@ -17,17 +17,14 @@ from PIL import Image
 
 from fpg_api.localstack import start_private_redis, stop_all
 
-from ..conftest import free_port, running_stack, wait_for_batch, wait_for_job
+from ..conftest import private_redis, running_stack, wait_for_batch, wait_for_job
 
 
 @pytest.fixture
 def own_redis() -> Iterator[str]:
-    url = f"redis://127.0.0.1:{free_port()}/0"
-    server = start_private_redis(url)
-    try:
+    """Each fault test breaks its Redis, so none shares the session's."""
+    with private_redis() as url:
         yield url
-    finally:
-        stop_all([server])
 
 
 def _children(pid: int) -> list[int]:
