@@ -49,8 +49,8 @@ eval: $(STAMP) ## Score the default profile on the shared dev set (DATASET=..., 
 bench: $(STAMP) ## Measure quality and speed side by side; writes docs/benchmarks.md
 	$(VENV)/bin/python bench/run_benchmarks.py --dataset $(DATASET) --out docs/benchmarks.md
 
-bench-load: $(STAMP) ## 1,000 images through a local stack with hey: errors, latency, memory growth; writes docs/reliability.md
-	$(VENV)/bin/python bench/load_bench.py --requests 1000 --out docs/reliability.md
+bench-load: $(STAMP) ## 5,000 images through a local stack with hey: errors, latency, memory growth; writes docs/reliability.md
+	$(VENV)/bin/python bench/load_bench.py --requests 5000 --out docs/reliability.md
 
 deploy-check: $(STAMP) ## Check deploy/ offline: kustomize, schemas, KEDA, compose, hadolint, checkov
 	$(VENV)/bin/pytest tests/deploy -q
