@@ -123,7 +123,9 @@ def main() -> int:
     def _stop(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    signal.signal(signal.SIGTERM, _stop)
+    # Also SIGINT: a shell starting us in the background sets it to "ignore", which Python keeps.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _stop)
     try:
         if not redis_answers(settings.redis_url):
             log.info("starting a private Redis", extra={"status": settings.redis_url})
