@@ -110,7 +110,14 @@ def _parse_hey(output: str) -> tuple[dict[str, int], float, dict[str, float]]:
 
 def run_load(image: bytes, requests: int, concurrency: int, workers: int) -> LoadFigures:
     redis_url = f"redis://127.0.0.1:{_free_port()}/0"
-    env = {"FPG_RETENTION_SECONDS": "60", "FPG_INFERENCE_THREADS": "1"}
+    # One photo sent again and again: reusing its stored result would measure the cache.
+    audit_folder = tempfile.TemporaryDirectory(prefix="fpg-bench-audit-")
+    env = {
+        "FPG_RETENTION_SECONDS": "60",
+        "FPG_INFERENCE_THREADS": "1",
+        "FPG_REUSE_RESULTS": "false",
+        "FPG_AUDIT_DATABASE_URL": f"sqlite:///{audit_folder.name}/audit.db",
+    }
     port = _free_port()
     processes = [start_private_redis(redis_url)]
     try:
@@ -129,6 +136,7 @@ def run_load(image: bytes, requests: int, concurrency: int, workers: int) -> Loa
             after = (_tree_rss_mib(gateway.pid), _tree_rss_mib(worker.pid))
     finally:
         stop_all(processes)
+        audit_folder.cleanup()
     codes, throughput, latency = _parse_hey(output)
     return LoadFigures(
         requests=requests,

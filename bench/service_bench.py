@@ -36,7 +36,11 @@ REQUESTS_IN_FLIGHT_PER_WORKER_PROCESS = 2
 LATENCY_REQUESTS = 20
 LATENCY_PHOTO_SIZE = (1024, 768)
 WAIT_SECONDS = 30
-WORKER_ENV = {"FPG_INFERENCE_THREADS": "1"}
+# Every round sends the same photos again: reusing stored results would measure the cache. The
+# audit trail goes to a file of this run's own, not the repository's var/.
+AUDIT_DATABASE = Path(tempfile.gettempdir()) / f"fpg-bench-audit-{os.getpid()}.db"
+STACK_ENV = {"FPG_REUSE_RESULTS": "false", "FPG_AUDIT_DATABASE_URL": f"sqlite:///{AUDIT_DATABASE}"}
+WORKER_ENV = {"FPG_INFERENCE_THREADS": "1", **STACK_ENV}
 LOOPBACK = "127.0.0.1"
 
 HTTP_TIMEOUT_SECONDS = WAIT_SECONDS + 30
@@ -257,10 +261,12 @@ def private_stack() -> Iterator[LocalStack]:
         try:
             with children_writing_to(log):
                 started.append(start_private_redis(redis_url))
-                started.append(start_gateway(redis_url, LOOPBACK, gateway_port))
+                started.append(start_gateway(redis_url, LOOPBACK, gateway_port, STACK_ENV))
             yield LocalStack(redis_url, f"http://{LOOPBACK}:{gateway_port}", log)
         finally:
             stop_all(started)
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{AUDIT_DATABASE}{suffix}").unlink(missing_ok=True)
 
 
 @contextmanager

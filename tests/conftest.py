@@ -4,7 +4,9 @@ and the real stack (Redis, a Celery worker process, the gateway) started as ``ma
 import io
 import socket
 import subprocess
+import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ import numpy as np
 import pytest
 import redis
 import skimage.data
+import sqlalchemy
 from PIL import Image
 
 from blurcore.pipeline import Anonymizer
@@ -72,6 +75,37 @@ def redis_url() -> Iterator[str]:
         yield url
 
 
+POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A database of its own on the PostgreSQL server of this machine, dropped afterwards; the
+    test is skipped, saying so, where no server answers."""
+    admin = sqlalchemy.create_engine(POSTGRES_SERVER, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT 1"))
+    except sqlalchemy.exc.OperationalError as error:
+        admin.dispose()
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_SERVER}: {error.orig}; skipping")
+    name = f"fpg_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES_SERVER.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with postgres_database() as url:
+        yield url
+
+
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 RETENTION_SECONDS = 600
 
@@ -82,6 +116,7 @@ class Stack:
     redis: redis.Redis
     worker: subprocess.Popen[bytes]
     gateway: subprocess.Popen[bytes]
+    audit_database_url: str
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60)
@@ -89,11 +124,14 @@ class Stack:
 
 @contextmanager
 def running_stack(redis_url: str, worker_processes: int = 2, **settings: str) -> Iterator[Stack]:
-    """A real worker process and gateway on ``redis_url``, stopped (SIGTERM) on exit."""
+    """A real worker process and gateway on ``redis_url``, stopped (SIGTERM) on exit; the audit
+    trail in an SQLite file of its own unless ``FPG_AUDIT_DATABASE_URL`` says otherwise."""
+    audit_dir = tempfile.TemporaryDirectory(prefix="fpg-audit-")
     env = {
         "FPG_MAX_IMAGE_BYTES": str(MAX_IMAGE_BYTES),
         "FPG_RETENTION_SECONDS": str(RETENTION_SECONDS),
         "FPG_INFERENCE_THREADS": "1",
+        "FPG_AUDIT_DATABASE_URL": f"sqlite:///{audit_dir.name}/audit.db",
         **settings,
     }
     processes = []
@@ -103,9 +141,16 @@ def running_stack(redis_url: str, worker_processes: int = 2, **settings: str) ->
         port = free_port()
         gateway = start_gateway(redis_url, "127.0.0.1", port, extra_env=env)
         processes.append(gateway)
-        yield Stack(f"http://127.0.0.1:{port}", redis.Redis.from_url(redis_url), worker, gateway)
+        yield Stack(
+            f"http://127.0.0.1:{port}",
+            redis.Redis.from_url(redis_url),
+            worker,
+            gateway,
+            env["FPG_AUDIT_DATABASE_URL"],
+        )
     finally:
         stop_all(processes)
+        audit_dir.cleanup()
 
 
 @pytest.fixture(scope="session")

@@ -537,7 +537,13 @@ def in_build_context(relative: str, patterns: list[str]) -> bool:
 
 
 def tracked_files() -> Iterator[str]:
+    """Committed files and new ones not ignored: what the next commit would hold."""
     result = subprocess.run(
-        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True, timeout=60
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     yield from result.stdout.splitlines()

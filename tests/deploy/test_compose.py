@@ -2,6 +2,7 @@
 and settings that agree with the code, the nginx config and the Kubernetes manifests."""
 
 import copy
+import re
 from collections.abc import Callable
 from urllib.parse import urlparse
 
@@ -129,6 +130,26 @@ def redis_violations(compose: Doc) -> list[str]:
     return problems
 
 
+def access_control_violations(compose: Doc) -> list[str]:
+    """API keys on; the audit trail in the compose PostgreSQL, which gateway and workers await."""
+    problems = []
+    if service_env(compose, "gateway").get("FPG_REQUIRE_API_KEYS") != "true":
+        problems.append("the gateway does not require API keys (FPG_REQUIRE_API_KEYS)")
+    for name in ("gateway", "worker"):
+        # ${FPG_AUDIT_DB_PASSWORD:?...} holds a "?": a placeholder keeps it out of the parse.
+        raw = service_env(compose, name).get("FPG_AUDIT_DATABASE_URL", "")
+        url = urlparse(re.sub(r"\$\{[^}]*\}", "password", raw))
+        if not url.scheme.startswith("postgresql") or url.hostname not in compose["services"]:
+            problems.append(f"{name}: the audit database is not the compose PostgreSQL")
+        depends = compose["services"][name].get("depends_on", {})
+        if depends.get(url.hostname or "", {}).get("condition") != "service_healthy":
+            problems.append(f"{name} does not wait for a healthy audit database")
+    postgres = compose["services"].get("postgres", {})
+    if not any(str(v).endswith(":/var/lib/postgresql/data") for v in postgres.get("volumes", [])):
+        problems.append("the audit database keeps no volume: the trail would die with it")
+    return problems
+
+
 def network_violations(compose: Doc) -> list[str]:
     """Everything but nginx sits on internal networks only: no route to the internet."""
     networks = compose.get("networks", {})
@@ -198,6 +219,7 @@ CHECKS: dict[str, Callable[[Doc], list[str]]] = {
     "settings": settings_violations,
     "redis": redis_violations,
     "network": network_violations,
+    "access control": access_control_violations,
     "nginx": nginx_violations,
     "images": image_violations,
 }
@@ -209,11 +231,12 @@ def test_compose_keeps_invariant(compose, check):
 
 
 def test_compose_and_kubernetes_share_the_settings(compose, rendered):
-    """The same FPG_ values on both deployments (Redis's address aside)."""
+    """The same FPG_ values on both deployments (the Redis and database addresses aside)."""
     for image, service in (("fpg-gateway", "gateway"), ("fpg-worker", "worker")):
         k8s = fpg_env(rendered["dev"], image)
         here = {k: v for k, v in service_env(compose, service).items() if k.startswith("FPG_")}
-        for key in set(k8s) & set(here) - {"FPG_REDIS_URL", "FPG_WORKER_CONCURRENCY"}:
+        different = {"FPG_REDIS_URL", "FPG_AUDIT_DATABASE_URL", "FPG_WORKER_CONCURRENCY"}
+        for key in set(k8s) & set(here) - different:
             assert here[key] == k8s[key], key
 
 
@@ -230,6 +253,20 @@ BREAKS: dict[str, tuple[str, Callable[[Doc], object]]] = {
     "redis persists": ("redis", lambda c: c["services"]["redis"]["command"].remove("--save")),
     "worker online": ("network", lambda c: c["networks"]["backend"].pop("internal")),
     "latest": ("images", lambda c: c["services"]["redis"].update(image="redis:latest")),
+    "keys off": (
+        "access control",
+        lambda c: c["services"]["gateway"]["environment"].update(FPG_REQUIRE_API_KEYS="false"),
+    ),
+    "audit in a container file": (
+        "access control",
+        lambda c: c["services"]["worker"]["environment"].update(
+            FPG_AUDIT_DATABASE_URL="sqlite:///./var/fpg-audit.db"
+        ),
+    ),
+    "postgres online": (
+        "network",
+        lambda c: c["services"]["postgres"].update(networks=["frontend", "backend"]),
+    ),
 }
 
 

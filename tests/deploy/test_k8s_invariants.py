@@ -282,7 +282,7 @@ def default_deny_violations(docs: list[Doc]) -> list[str]:
 def network_violations(docs: list[Doc]) -> list[str]:
     """Who may talk to whom, evaluated from the policies (the other direction must be denied)."""
     gateway, worker = pod_peer(docs, "fpg-gateway"), pod_peer(docs, "fpg-worker")
-    redis = pod_peer(docs, "redis")
+    redis, postgres = pod_peer(docs, "redis"), pod_peer(docs, "postgres")
     keda_scales = bool(of_kind(docs, "ScaledObject"))
     expected = [
         (INGRESS_CONTROLLER, gateway, 8080, "TCP", True),
@@ -303,12 +303,38 @@ def network_violations(docs: list[Doc]) -> list[str]:
         (redis, INTERNET, 443, "TCP", False),
         (worker, INTERNET, 53, "UDP", False),
         (gateway, STRANGER, 80, "TCP", False),
+        (gateway, postgres, 5432, "TCP", True),
+        (worker, postgres, 5432, "TCP", True),
+        (STRANGER, postgres, 5432, "TCP", False),
+        (INGRESS_CONTROLLER, postgres, 5432, "TCP", False),
+        (KEDA_OPERATOR, postgres, 5432, "TCP", False),
+        (postgres, INTERNET, 443, "TCP", False),
+        (postgres, redis, 6379, "TCP", False),
     ]
     problems = []
     for source, destination, port, protocol, allowed in expected:
         if connection_allowed(docs, source, destination, port, protocol) != allowed:
             verb = "is blocked" if allowed else "is open"
             problems.append(f"{source} -> {destination}:{port}/{protocol} {verb}")
+    return problems
+
+
+def access_control_violations(docs: list[Doc]) -> list[str]:
+    """API keys on; gateway and workers read the audit database's URL from one Secret."""
+    problems = []
+    if fpg_env(docs, "fpg-gateway").get("FPG_REQUIRE_API_KEYS") != "true":
+        problems.append("the gateway does not require API keys (FPG_REQUIRE_API_KEYS)")
+    sources = set()
+    for image in ("fpg-gateway", "fpg-worker"):
+        entries = workload_running(docs, image).pod["containers"][0].get("env", [])
+        entry = next((e for e in entries if e["name"] == "FPG_AUDIT_DATABASE_URL"), None)
+        reference = (entry or {}).get("valueFrom", {}).get("secretKeyRef")
+        if reference is None:
+            problems.append(f"{image}: FPG_AUDIT_DATABASE_URL does not come from a Secret")
+        else:
+            sources.add((reference["name"], reference["key"]))
+    if len(sources) > 1:
+        problems.append(f"gateway and worker read different audit databases: {sorted(sources)}")
     return problems
 
 
@@ -327,6 +353,7 @@ CHECKS: dict[str, Check] = {
     "capacity": capacity_violations,
     "default deny": default_deny_violations,
     "network paths": network_violations,
+    "access control": access_control_violations,
 }
 
 
@@ -515,6 +542,15 @@ BREAKS: dict[str, tuple[str, Callable[[list[Doc]], object]]] = {
     "gateway open to all": (
         "network paths",
         lambda d: _policy(d, "fpg-gateway")["spec"]["ingress"][0].pop("from"),
+    ),
+    "postgres open to the namespace": (
+        "network paths",
+        lambda d: _policy(d, "fpg-postgres")["spec"]["ingress"][0].pop("from"),
+    ),
+    "keys off": ("access control", lambda d: _configmap(d).update(FPG_REQUIRE_API_KEYS="false")),
+    "database url in plain text": (
+        "access control",
+        lambda d: _set_env(d, "fpg-worker", "FPG_AUDIT_DATABASE_URL", "sqlite:///x.db"),
     ),
 }
 

@@ -11,18 +11,21 @@ import httpx
 import pytest
 
 from fpg_api.localstack import redis_answers
+from fpg_audit import AuditStore
 
 from ..conftest import free_port
 
 
-def test_fpg_local_starts_everything_and_sigterm_stops_it(astronaut_jpeg):
+def test_fpg_local_starts_everything_and_sigterm_stops_it(astronaut_jpeg, tmp_path):
     redis_url = f"redis://127.0.0.1:{free_port()}/0"
     port = free_port()
+    audit_database = f"sqlite:///{tmp_path}/var/fpg-audit.db"  # the folder does not exist yet
     env = {
         **os.environ,
         "FPG_REDIS_URL": redis_url,
         "FPG_PORT": str(port),
         "FPG_WORKER_PROCESSES": "1",
+        "FPG_AUDIT_DATABASE_URL": audit_database,
     }
     launcher = Path(sys.executable).parent / "fpg-local"
     process = subprocess.Popen([launcher], env=env)
@@ -42,6 +45,9 @@ def test_fpg_local_starts_everything_and_sigterm_stops_it(astronaut_jpeg):
         assert answer is not None
         assert answer.status_code == 200
         assert redis_answers(redis_url)
+        trail = AuditStore.connect(audit_database)
+        assert [r.event for r in trail.records()] == ["image", "original_deleted"]
+        trail.close()
 
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=40) == 0

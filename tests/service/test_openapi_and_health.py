@@ -20,6 +20,8 @@ def test_openapi_document_validates_with_clean_operation_ids(client):
         "batches-get_batch",
         "batches-get_batch_result",
         "batches-delete_batch",
+        "audit-list_audit_records",
+        "audit-verify_audit_trail",
         "health-alive",
         "health-ready",
         "health-metrics",

@@ -1,12 +1,14 @@
 """The worker's job logic against a real Redis and the real models, without Celery in between."""
 
+import hashlib
 import time
 
 import pytest
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
-from blurcore import AnonymizeParams
+from blurcore import AnonymizeParams, Profile
+from fpg_audit import AuditStore
 from fpg_worker.processing import JobRunner
 from jobstore.blobstore import RedisBlobStore, input_key, result_key
 from jobstore.metrics import MetricsStore
@@ -104,3 +106,58 @@ def test_records_expire_with_their_retention(redis_url):
     time.sleep(1.2)
     assert records.get_job(job.id) is None
     assert records.update_job(job) is False  # a late worker cannot bring it back
+
+
+@pytest.fixture
+def audited(runner, tmp_path) -> JobRunner:
+    runner.audit = AuditStore.connect(f"sqlite:///{tmp_path}/audit.db")
+    return runner
+
+
+def test_run_writes_the_image_record_and_the_original_deletion(audited, astronaut_jpeg):
+    job_id = _queued(audited, astronaut_jpeg, profile="fast")
+    job = audited.run(job_id)
+    assert job is not None
+    image, original = audited.audit.records()
+    assert (image.event, image.outcome, original.event) == ("image", "done", "original_deleted")
+    assert image.job_id == original.job_id == job_id
+    assert image.input_sha256 == hashlib.sha256(astronaut_jpeg).hexdigest()
+    assert image.output_sha256 == hashlib.sha256(audited.blobs.get(result_key(job_id))).hexdigest()
+    assert image.faces == job.faces
+    assert image.boxes == job.regions
+    detectors = audited.anonymizer.finder.detectors_for(Profile.FAST)
+    assert image.detectors == {d.name: d.model_sha256 for d in detectors}
+    assert image.params == AnonymizeParams(profile="fast").model_dump(mode="json")
+    assert image.result_expires_at is not None
+    assert audited.audit.verify().ok
+
+
+def test_a_failed_image_is_audited_with_its_reason_and_input_hash(audited):
+    data = b"\x89PNG\r\n\x1a\n broken"
+    job_id = _queued(audited, data)
+    audited.run(job_id)
+    image, original = audited.audit.records()
+    assert (image.outcome, original.event) == ("failed", "original_deleted")
+    assert image.reason
+    assert image.input_sha256 == hashlib.sha256(data).hexdigest()
+    assert image.output_sha256 is None
+    assert image.boxes is None
+
+
+def test_a_run_of_a_deleted_job_audits_the_discarded_result(audited, astronaut_jpeg, monkeypatch):
+    job_id = _queued(audited, astronaut_jpeg, profile="fast")
+    original_process = audited.anonymizer.process
+
+    def delete_meanwhile(data: bytes, params: AnonymizeParams) -> object:
+        result = original_process(data, params)
+        audited.records.delete_jobs(job_id)  # the user's DELETE arrives while it runs
+        return result
+
+    monkeypatch.setattr(audited.anonymizer, "process", delete_meanwhile)
+    assert audited.run(job_id) is None
+    assert audited.blobs.get(result_key(job_id)) is None
+    assert [r.event for r in audited.audit.records()] == [
+        "image",
+        "original_deleted",
+        "result_deleted",
+    ]

@@ -40,6 +40,12 @@ class JobRecord(BaseModel):
     output_sha256: str | None = None
     error: str | None = None
     attempts: int = 0
+    # Who asked: the API key (which also owns the job) and the client address the gateway saw.
+    key_id: str | None = None
+    client: str | None = None
+    reused_from: str | None = None  # a duplicate upload answered with this job's stored result
+    result_expires_at: float | None = None  # when the stored result's time-to-live ends
+    detectors: dict[str, str] | None = None  # detector name -> SHA-256 of its model file
 
 
 class BatchEntry(BaseModel):
@@ -49,6 +55,7 @@ class BatchEntry(BaseModel):
     job_id: str | None = None
     status: Literal["skipped", "failed"] | None = None
     error: str | None = None
+    input_sha256: str | None = None  # of a file that was not processed, when it could be read
 
 
 class BatchRecord(BaseModel):
@@ -57,6 +64,8 @@ class BatchRecord(BaseModel):
     filename: str
     entries: list[BatchEntry]
     created_at: float = Field(default_factory=time.time)
+    key_id: str | None = None
+    client: str | None = None
 
     @property
     def job_ids(self) -> list[str]:
@@ -117,6 +126,20 @@ class RecordStore:
         so callers wait in short slices and re-read the record between them.
         """
         return self._client.blpop([self._done_key(job_id)], timeout=timeout) is not None
+
+    def _cache_key(self, content_key: str) -> str:
+        return f"{self._prefix}:cache:{content_key}"
+
+    def remember_result(self, content_key: str, job_id: str) -> None:
+        """Map a ``blurcore.cache_key`` (content hash and parameters) to the job that holds its
+        result, for as long as results are kept; a duplicate upload can then reuse it."""
+        self._client.set(self._cache_key(content_key), job_id, ex=self.retention_seconds)
+
+    def cached_job_id(self, content_key: str) -> str | None:
+        raw = self._client.get(self._cache_key(content_key))
+        if raw is None:
+            return None
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
 
     def create_batch(self, batch: BatchRecord) -> None:
         self._client.set(

@@ -1,14 +1,18 @@
 """What a route needs, as ``Annotated`` aliases, so route signatures read as plain parameters."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 import redis
 from celery import Celery
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from fpg_api.errors import ApiError
 from fpg_api.metrics import GatewayMetrics
 from fpg_api.settings import GatewaySettings
+from fpg_audit import ApiKey, AuditStore, Role
 from jobstore.blobstore import BlobStore
 from jobstore.records import RecordStore
 
@@ -21,6 +25,7 @@ class Services:
     blobs: BlobStore
     celery: Celery
     metrics: GatewayMetrics
+    audit: AuditStore
 
 
 def _services(request: Request) -> Services:
@@ -29,3 +34,66 @@ def _services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(_services)]
+
+# Either header carries a key made with `fpg-keys create`; the OpenAPI document lists both.
+bearer_scheme = HTTPBearer(
+    auto_error=False, description="`Authorization: Bearer <key>` (a key from `fpg-keys create`)"
+)
+api_key_scheme = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="The same key, in its own header."
+)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: the key (None when keys are off and none was given) and the address."""
+
+    key: ApiKey | None
+    client: str | None
+
+    @property
+    def key_id(self) -> str | None:
+        return None if self.key is None else self.key.id
+
+    def owns(self, owner_key_id: str | None) -> bool:
+        """A key sees only what it submitted; without keys (local use) everything is visible."""
+        return self.key is None or owner_key_id == self.key.id
+
+
+def _caller_with(role: Role) -> Callable[..., Caller]:
+    def caller(
+        request: Request,
+        services: ServicesDep,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+        header_key: Annotated[str | None, Security(api_key_scheme)],
+    ) -> Caller:
+        secret = header_key or (bearer.credentials if bearer else None)
+        client = request.client.host if request.client else None
+        if not secret:
+            if services.settings.require_api_keys:
+                raise ApiError(
+                    401,
+                    "unauthorized",
+                    "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key'",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            return Caller(None, client)
+        key = services.audit.authenticate(secret)
+        if key is None:
+            raise ApiError(
+                401,
+                "unauthorized",
+                "the API key is unknown or revoked",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        if key.role is not role:
+            raise ApiError(
+                403, "forbidden", f"a {key.role.value} key cannot do this; it needs a {role} key"
+            )
+        return Caller(key, client)
+
+    return caller
+
+
+SubmitterDep = Annotated[Caller, Depends(_caller_with(Role.SUBMITTER))]
+AuditorDep = Annotated[Caller, Depends(_caller_with(Role.AUDITOR))]

@@ -8,15 +8,19 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fpg_api.schemas import ErrorResponse
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = headers
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -36,7 +40,11 @@ def _answer(
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
-        return _answer(error.status, ErrorResponse(code=error.code, message=error.message))
+        return _answer(
+            error.status,
+            ErrorResponse(code=error.code, message=error.message),
+            headers=error.headers,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -59,6 +67,17 @@ def install_error_handlers(app: FastAPI) -> None:
             ErrorResponse(
                 code="validation_error", message=f"invalid request: {fields}", details=details
             ),
+        )
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _audit_down(_request: Request, error: Exception) -> JSONResponse:
+        return _answer(
+            503,
+            ErrorResponse(
+                code="audit_unreachable",
+                message="the audit database is unreachable, try again shortly",
+            ),
+            headers={"Retry-After": "5"},
         )
 
     @app.exception_handler(redis.RedisError)

@@ -15,8 +15,9 @@ from fpg_api.body_limit import BodyLimitMiddleware
 from fpg_api.deps import Services
 from fpg_api.errors import install_error_handlers
 from fpg_api.metrics import GatewayMetrics, RequestMetricsMiddleware
-from fpg_api.routes import batches, health, images, jobs, web
+from fpg_api.routes import audit, batches, health, images, jobs, web
 from fpg_api.settings import GatewaySettings
+from fpg_audit import AuditStore
 from jobstore.blobstore import RedisBlobStore
 from jobstore.celery_wiring import make_celery
 from jobstore.logs import configure_json_logging
@@ -31,9 +32,10 @@ def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
 
 
-def _with_one_error_schema(app: FastAPI) -> Callable[[], dict[str, Any]]:
+def _with_one_error_schema(app: FastAPI, keys_required: bool) -> Callable[[], dict[str, Any]]:
     """FastAPI documents its own 422 body; ours answers validation errors with ErrorResponse too,
-    so the document says so, and every error of every operation has the same schema."""
+    so the document says so, and every error of every operation has the same schema. Without
+    required keys (local use) a key is optional, and the document says that too (``{}``)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -45,6 +47,8 @@ def _with_one_error_schema(app: FastAPI) -> Callable[[], dict[str, Any]]:
             )
             for operations in document["paths"].values():
                 for operation in operations.values():
+                    if not keys_required and operation.get("security"):
+                        operation["security"].append({})
                     if "422" in operation["responses"]:
                         operation["responses"]["422"] = {
                             "description": "Validation Error",
@@ -73,14 +77,21 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         blobs=RedisBlobStore(client, settings.key_prefix),
         celery=make_celery(settings),
         metrics=GatewayMetrics(client, settings.key_prefix),
+        audit=AuditStore.connect(settings.audit_database_url),
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         configure_json_logging()
+        if not settings.require_api_keys:
+            log.warning(
+                "API keys are off (FPG_REQUIRE_API_KEYS=false): anyone who reaches this gateway "
+                "may submit images and read the audit trail; turn them on outside local use"
+            )
         log.info("gateway started", extra={"status": "ready"})
         yield
         client.close()
+        services.audit.close()
 
     app = FastAPI(
         title="Face Privacy Guard",
@@ -92,9 +103,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
 
-    for module in (images, jobs, batches, health, web):
+    for module in (images, jobs, batches, audit, health, web):
         app.include_router(module.router)
-    app.openapi = _with_one_error_schema(app)  # type: ignore[method-assign]
+    app.openapi = _with_one_error_schema(app, settings.require_api_keys)  # type: ignore[method-assign]
     app.add_middleware(
         BodyLimitMiddleware,
         limit_for_path=lambda path: (

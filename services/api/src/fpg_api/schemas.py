@@ -6,6 +6,7 @@ from fastapi import UploadFile
 from pydantic import BaseModel, Field
 
 from blurcore import AnonymizeParams
+from fpg_audit import AuditRecord
 from jobstore.records import JobStatus
 
 
@@ -74,6 +75,7 @@ class BatchProgress(BaseModel):
 
 class BatchReportImage(BaseModel):
     path: str
+    job_id: str | None = Field(default=None, description="The job, as named in the audit trail.")
     status: Literal["done", "failed", "skipped", "expired"]
     faces: int | None = None
     boxes: list[list[float]] = Field(default_factory=list)
@@ -107,3 +109,10 @@ WaitSeconds = Annotated[
         description="Wait up to this many seconds for the result and answer the image directly.",
     ),
 ]
+
+
+class AuditPage(BaseModel):
+    records: list[AuditRecord]
+    next_after_seq: int | None = Field(
+        description="Pass as after_seq for the next page; null on the last page."
+    )

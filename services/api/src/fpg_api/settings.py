@@ -2,12 +2,20 @@
 
 from pydantic import Field
 
+from fpg_audit.settings import AuditSettings
 from jobstore.settings import StoreSettings
 
 MIB = 1024 * 1024
 
 
-class GatewaySettings(StoreSettings):
+class GatewaySettings(StoreSettings, AuditSettings):
+    require_api_keys: bool = Field(
+        default=False,
+        description=(
+            "Refuse requests without a valid API key (fpg-keys). Off only for local use: "
+            "every deployment file turns it on."
+        ),
+    )
     max_image_bytes: int = Field(default=50 * MIB, ge=1024, description="Largest single upload.")
     max_batch_bytes: int = Field(default=512 * MIB, ge=1024, description="Largest ZIP upload.")
     max_batch_uncompressed_bytes: int = Field(
@@ -16,3 +24,10 @@ class GatewaySettings(StoreSettings):
         description="Most bytes a ZIP may inflate to, all entries together.",
     )
     max_batch_entries: int = Field(default=5000, ge=1, description="Most files in one ZIP.")
+    reuse_results: bool = Field(
+        default=True,
+        description=(
+            "Answer a duplicate upload (same bytes, same parameters) with the stored result. "
+            "Off only to measure processing (the benchmarks)."
+        ),
+    )

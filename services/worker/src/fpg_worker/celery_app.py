@@ -11,6 +11,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import setup_logging, worker_process_init
 
 from blurcore import Anonymizer
+from fpg_audit import AuditStore
 from fpg_worker.processing import JobRunner
 from fpg_worker.settings import WorkerSettings
 from jobstore.blobstore import RedisBlobStore
@@ -41,6 +42,7 @@ def build_runner(worker_settings: WorkerSettings) -> JobRunner:
         metrics=MetricsStore(client, worker_settings.key_prefix),
         anonymizer=anonymizer,
         time_limit_errors=(SoftTimeLimitExceeded,),
+        audit=AuditStore.connect(worker_settings.audit_database_url),
     )
 
 

@@ -1,11 +1,14 @@
 """One job, start to end, with no Celery in sight: the task is a thin shell over this."""
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
 
-from blurcore import Anonymizer, BlurcoreError
+from blurcore import Anonymizer, BlurcoreError, cache_key
 from blurcore.boxes import to_xywh
+from fpg_audit import AuditEvent, AuditStore
+from jobstore.audit_events import image_event
 from jobstore.blobstore import BlobStore, input_key, result_key
 from jobstore.metrics import MetricsStore
 from jobstore.records import FINISHED, JobRecord, JobStatus, RecordStore
@@ -21,10 +24,13 @@ class JobRunner:
     anonymizer: Anonymizer
     # What the task queue raises into a job that runs past its soft time limit.
     time_limit_errors: tuple[type[BaseException], ...] = ()
+    # The audit trail; a runner without one (library use, some tests) records nothing.
+    audit: AuditStore | None = None
 
     def run(self, job_id: str) -> JobRecord | None:
         """Anonymize one stored upload. Fail closed: a result is stored only when complete, and
-        a job is marked done only after its result is stored; the original is deleted after."""
+        a job is marked done only after its result is stored and audited; the original is
+        deleted as soon as the result exists."""
         job = self.records.get_job(job_id)
         if job is None:
             log.info("job gone before it ran", extra={"job_id": job_id})
@@ -32,38 +38,77 @@ class JobRunner:
         if job.status in FINISHED:
             return job  # a redelivered task: the first run already answered
         job.status, job.started_at, job.attempts = JobStatus.RUNNING, time.time(), job.attempts + 1
+        job.detectors = {
+            detector.name: detector.model_sha256
+            for detector in self.anonymizer.finder.detectors_for(job.params.profile)
+        }
         if not self.records.update_job(job):
             return None
         data = self.blobs.get(input_key(job_id))
         if data is None:
-            return self._fail(job, "the original expired or was deleted before processing")
+            return self._fail(job, "the original expired or was deleted before processing", None)
         try:
             result = self.anonymizer.process(data, job.params)
         except BlurcoreError as error:
-            return self._fail(job, str(error))
+            return self._fail(job, str(error), data)
         except self.time_limit_errors:
-            return self._fail(job, "processing took longer than the time limit")
+            return self._fail(job, "processing took longer than the time limit", data)
         except Exception:
-            self._fail(job, "internal error while processing the image")
+            self._fail(job, "internal error while processing the image", data)
             raise
-        self.blobs.put(result_key(job_id), result.data, self.records.retention_seconds)
+        retention = self.records.retention_seconds
+        self.blobs.put(result_key(job_id), result.data, retention)
+        job.result_expires_at = time.time() + retention
+        self.blobs.delete(input_key(job_id))
         job.status, job.finished_at = JobStatus.DONE, time.time()
         job.content_type = result.format.mime_type
         job.faces, job.regions = result.faces, to_xywh(result.regions)
         job.input_sha256, job.output_sha256 = result.input_sha256, result.output_sha256
+        try:
+            self._audit(image_event(job), self._original_deleted(job))
+        except Exception:
+            self.blobs.delete(result_key(job_id))
+            self._fail(job, "the audit trail could not be written; the result was discarded", data)
+            raise
         if not self.records.update_job(job):
             self.blobs.delete(result_key(job_id))  # deleted meanwhile: keep nothing
+            self._audit(
+                AuditEvent(
+                    event="result_deleted",
+                    job_id=job.id,
+                    batch_id=job.batch_id,
+                    reason="the job was deleted while it was processed",
+                )
+            )
             return None
-        self.blobs.delete(input_key(job_id))
+        self.records.remember_result(cache_key(data, job.params), job.id)
         self._finished(job)
         return job
 
-    def _fail(self, job: JobRecord, reason: str) -> JobRecord:
+    def _fail(self, job: JobRecord, reason: str, data: bytes | None) -> JobRecord:
         job.status, job.finished_at, job.error = JobStatus.FAILED, time.time(), reason
-        self.records.update_job(job)
+        if data is not None:
+            job.input_sha256 = hashlib.sha256(data).hexdigest()
         self.blobs.delete(input_key(job.id))
-        self._finished(job)
+        try:
+            self._audit(image_event(job), self._original_deleted(job))
+        finally:
+            self.records.update_job(job)
+            self._finished(job)
         return job
+
+    def _original_deleted(self, job: JobRecord) -> AuditEvent:
+        return AuditEvent(
+            event="original_deleted",
+            job_id=job.id,
+            batch_id=job.batch_id,
+            input_sha256=job.input_sha256,
+            reason="processing finished" if job.status is JobStatus.DONE else "processing failed",
+        )
+
+    def _audit(self, *events: AuditEvent) -> None:
+        if self.audit is not None:
+            self.audit.append(*events)
 
     def _finished(self, job: JobRecord) -> None:
         self.records.announce_finished(job.id)

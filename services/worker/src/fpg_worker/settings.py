@@ -1,9 +1,10 @@
 from pydantic import Field
 
+from fpg_audit.settings import AuditSettings
 from jobstore.settings import StoreSettings
 
 
-class WorkerSettings(StoreSettings):
+class WorkerSettings(StoreSettings, AuditSettings):
     inference_threads: int = Field(
         default=1,
         ge=1,

@@ -1,3 +1,4 @@
+import hashlib
 import io
 import json
 import zipfile
@@ -8,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from blurcore import AnonymizeParams
 from blurcore.batch import archive_entries, is_image_candidate
-from fpg_api.deps import Services, ServicesDep
+from fpg_api.deps import Caller, Services, ServicesDep, SubmitterDep
 from fpg_api.errors import ApiError, error_responses
 from fpg_api.routes.jobs import purge_jobs
 from fpg_api.schemas import (
@@ -19,16 +20,17 @@ from fpg_api.schemas import (
     BatchUpload,
 )
 from fpg_api.submission import new_id, submit_job
+from fpg_audit import AuditEvent
 from jobstore.blobstore import result_key
 from jobstore.records import BatchEntry, BatchRecord, JobRecord, JobStatus
 
-router = APIRouter(prefix="/v1/batches", tags=["batches"])
+router = APIRouter(prefix="/v1/batches", tags=["batches"], responses=error_responses(401, 403))
 
 BatchId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The id the upload returned.")]
 
 
 def _submit_batch(
-    services: Services, data: bytes, filename: str, params: AnonymizeParams, client: str | None
+    services: Services, data: bytes, filename: str, params: AnonymizeParams, caller: Caller
 ) -> BatchRecord:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -51,7 +53,15 @@ def _submit_batch(
                 f"the ZIP inflates to {inflated:,} bytes; the limit is "
                 f"{limits.max_batch_uncompressed_bytes:,}",
             )
-        batch = BatchRecord(id=new_id(), params=params, filename=filename, entries=[])
+        batch = BatchRecord(
+            id=new_id(),
+            params=params,
+            filename=filename,
+            entries=[],
+            key_id=caller.key_id,
+            client=caller.client,
+        )
+        refused: list[AuditEvent] = []
         for entry in archive_entries(archive, services.settings.max_image_bytes):
             if entry.data is None:
                 batch.entries.append(
@@ -59,13 +69,37 @@ def _submit_batch(
                 )
             elif not is_image_candidate(entry.name, entry.data):
                 batch.entries.append(
-                    BatchEntry(path=entry.name, status="skipped", error="not an image")
+                    BatchEntry(
+                        path=entry.name,
+                        status="skipped",
+                        error="not an image",
+                        input_sha256=hashlib.sha256(entry.data).hexdigest(),
+                    )
                 )
             else:
-                job = submit_job(services, entry.data, entry.name, params, batch.id, client)
+                job = submit_job(services, entry.data, entry.name, params, batch.id, caller)
                 batch.entries.append(BatchEntry(path=entry.name, job_id=job.id))
+                continue
+            refused.append(_refused_event(batch, batch.entries[-1]))
+    if refused:
+        services.audit.append(*refused)
     services.records.create_batch(batch)
     return batch
+
+
+def _refused_event(batch: BatchRecord, entry: BatchEntry) -> AuditEvent:
+    """A file of the ZIP that was never processed (not an image, unsafe path, too large)."""
+    return AuditEvent(
+        event="image",
+        batch_id=batch.id,
+        path=entry.path,
+        outcome="failed" if entry.status == "failed" else "skipped",
+        reason=entry.error,
+        input_sha256=entry.input_sha256,
+        params=batch.params.model_dump(mode="json"),
+        key_id=batch.key_id,
+        client=batch.client,
+    )
 
 
 @router.post(
@@ -76,15 +110,15 @@ def _submit_batch(
 )
 async def create_batch(
     services: ServicesDep,
+    caller: SubmitterDep,
     request: Request,
     response: Response,
     upload: Annotated[BatchUpload, Form(media_type="multipart/form-data")],
 ) -> BatchAccepted:
     data = await upload.file.read()
     params = AnonymizeParams.model_validate(upload.model_dump(exclude={"file"}))
-    client = request.client.host if request.client else None
     batch = await run_in_threadpool(
-        _submit_batch, services, data, upload.file.filename or "batch.zip", params, client
+        _submit_batch, services, data, upload.file.filename or "batch.zip", params, caller
     )
     status_url = str(request.url_for("get_batch", batch_id=batch.id))
     response.headers["Location"] = status_url
@@ -97,10 +131,10 @@ async def create_batch(
 
 
 def _found_batch(
-    services: Services, batch_id: str
+    services: Services, batch_id: str, caller: Caller
 ) -> tuple[BatchRecord, dict[str, JobRecord | None]]:
     batch = services.records.get_batch(batch_id)
-    if batch is None:
+    if batch is None or not caller.owns(batch.key_id):
         raise ApiError(
             404, "not_found", f"no batch {batch_id}: it never existed, expired or was deleted"
         )
@@ -114,7 +148,14 @@ def _report_images(batch: BatchRecord, jobs: dict[str, JobRecord | None]) -> lis
         job = jobs.get(entry.job_id) if entry.job_id else None
         if entry.job_id is None:
             assert entry.status is not None
-            images.append(BatchReportImage(path=entry.path, status=entry.status, error=entry.error))
+            images.append(
+                BatchReportImage(
+                    path=entry.path,
+                    status=entry.status,
+                    error=entry.error,
+                    input_sha256=entry.input_sha256,
+                )
+            )
         elif job is None:
             images.append(
                 BatchReportImage(path=entry.path, status="expired", error="job record expired")
@@ -123,6 +164,7 @@ def _report_images(batch: BatchRecord, jobs: dict[str, JobRecord | None]) -> lis
             images.append(
                 BatchReportImage(
                     path=entry.path,
+                    job_id=job.id,
                     status=job.status.value
                     if job.status in (JobStatus.DONE, JobStatus.FAILED)
                     else "failed",
@@ -157,8 +199,8 @@ def _progress(batch: BatchRecord, jobs: dict[str, JobRecord | None]) -> BatchPro
 
 
 @router.get("/{batch_id}", summary="Progress of a batch", responses=error_responses(404))
-def get_batch(services: ServicesDep, batch_id: BatchId) -> BatchProgress:
-    return _progress(*_found_batch(services, batch_id))
+def get_batch(services: ServicesDep, caller: SubmitterDep, batch_id: BatchId) -> BatchProgress:
+    return _progress(*_found_batch(services, batch_id, caller))
 
 
 @router.get(
@@ -167,8 +209,8 @@ def get_batch(services: ServicesDep, batch_id: BatchId) -> BatchProgress:
     response_class=Response,
     responses={200: {"content": {"application/zip": {}}}, **error_responses(404, 409)},
 )
-def get_batch_result(services: ServicesDep, batch_id: BatchId) -> Response:
-    batch, jobs = _found_batch(services, batch_id)
+def get_batch_result(services: ServicesDep, caller: SubmitterDep, batch_id: BatchId) -> Response:
+    batch, jobs = _found_batch(services, batch_id, caller)
     progress = _progress(batch, jobs)
     if not progress.finished:
         raise ApiError(
@@ -201,8 +243,18 @@ def get_batch_result(services: ServicesDep, batch_id: BatchId) -> Response:
     response_class=Response,
     responses=error_responses(404),
 )
-def delete_batch(services: ServicesDep, batch_id: BatchId) -> Response:
-    batch, _jobs = _found_batch(services, batch_id)
+def delete_batch(services: ServicesDep, caller: SubmitterDep, batch_id: BatchId) -> Response:
+    batch, _jobs = _found_batch(services, batch_id, caller)
     purge_jobs(services, *batch.job_ids)
     services.records.delete_batch(batch.id)
+    services.audit.append(
+        AuditEvent(
+            event="batch_deleted",
+            batch_id=batch.id,
+            reason=f"deleted on request: {len(batch.job_ids)} jobs' originals, results and "
+            "records purged",
+            key_id=caller.key_id,
+            client=caller.client,
+        )
+    )
     return Response(status_code=204)

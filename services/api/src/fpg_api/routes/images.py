@@ -5,14 +5,14 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from blurcore import AnonymizeParams, ImageTooLargeError, UnsupportedImageError, imageio
-from fpg_api.deps import ServicesDep
+from fpg_api.deps import ServicesDep, SubmitterDep
 from fpg_api.errors import ApiError, error_responses
 from fpg_api.routes.jobs import result_response
 from fpg_api.schemas import ImageUpload, JobAccepted, WaitSeconds
 from fpg_api.submission import submit_job
 from jobstore.records import FINISHED, JobRecord, JobStatus
 
-router = APIRouter(prefix="/v1/images", tags=["images"])
+router = APIRouter(prefix="/v1/images", tags=["images"], responses=error_responses(401, 403))
 WAIT_SLICE_SECONDS = 1.0
 
 
@@ -53,6 +53,7 @@ async def _wait_until_finished(services: ServicesDep, job: JobRecord, seconds: f
 )
 async def create_image_job(
     services: ServicesDep,
+    caller: SubmitterDep,
     request: Request,
     response: Response,
     upload: Annotated[ImageUpload, Form(media_type="multipart/form-data")],
@@ -73,9 +74,8 @@ async def create_image_job(
         )
         raise ApiError(status, code, str(error)) from error
     params = AnonymizeParams.model_validate(upload.model_dump(exclude={"file"}))
-    client = request.client.host if request.client else None
     job = await run_in_threadpool(
-        submit_job, services, data, upload.file.filename or "image", params, None, client
+        submit_job, services, data, upload.file.filename or "image", params, None, caller
     )
     if wait > 0:
         job = await _wait_until_finished(services, job, wait)

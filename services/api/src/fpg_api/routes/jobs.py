@@ -1,14 +1,15 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Response
 
-from fpg_api.deps import ServicesDep
+from fpg_api.deps import Caller, ServicesDep, SubmitterDep
 from fpg_api.errors import ApiError, error_responses
 from fpg_api.schemas import JobView
+from fpg_audit import AuditEvent
 from jobstore.blobstore import input_key, result_key
 from jobstore.records import JobRecord, JobStatus
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=error_responses(401, 403))
 
 JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The id the upload returned.")]
 
@@ -35,9 +36,10 @@ def job_view(job: JobRecord) -> JobView:
     )
 
 
-def found_job(services: ServicesDep, job_id: str) -> JobRecord:
+def found_job(services: ServicesDep, job_id: str, caller: Caller) -> JobRecord:
+    """The job, if it exists and belongs to the caller (another key's job is as good as absent)."""
     job = services.records.get_job(job_id)
-    if job is None:
+    if job is None or not caller.owns(job.key_id):
         raise ApiError(
             404, "not_found", f"no job {job_id}: it never existed, expired or was deleted"
         )
@@ -61,8 +63,8 @@ def result_response(services: ServicesDep, job: JobRecord) -> Response:
 
 
 @router.get("/{job_id}", summary="Status of one image", responses=error_responses(404))
-def get_job(services: ServicesDep, job_id: JobId) -> JobView:
-    return job_view(found_job(services, job_id))
+def get_job(services: ServicesDep, caller: SubmitterDep, job_id: JobId) -> JobView:
+    return job_view(found_job(services, job_id, caller))
 
 
 @router.get(
@@ -74,8 +76,8 @@ def get_job(services: ServicesDep, job_id: JobId) -> JobView:
         **error_responses(404, 409),
     },
 )
-def get_job_result(services: ServicesDep, job_id: JobId) -> Response:
-    return result_response(services, found_job(services, job_id))
+def get_job_result(services: ServicesDep, caller: SubmitterDep, job_id: JobId) -> Response:
+    return result_response(services, found_job(services, job_id, caller))
 
 
 @router.delete(
@@ -85,13 +87,25 @@ def get_job_result(services: ServicesDep, job_id: JobId) -> Response:
     response_class=Response,
     responses=error_responses(404),
 )
-def delete_job(services: ServicesDep, job_id: JobId, request: Request) -> Response:
-    found_job(services, job_id)
+def delete_job(services: ServicesDep, caller: SubmitterDep, job_id: JobId) -> Response:
+    job = found_job(services, job_id, caller)
     purge_jobs(services, job_id)
+    services.audit.append(
+        AuditEvent(
+            event="job_deleted",
+            job_id=job.id,
+            batch_id=job.batch_id,
+            reason="deleted on request: original, result and record purged",
+            key_id=caller.key_id,
+            client=caller.client,
+        )
+    )
     return Response(status_code=204)
 
 
 def purge_jobs(services: ServicesDep, *job_ids: str) -> None:
+    """Every key of these jobs. A result reused by a duplicate upload was copied, so this never
+    removes another job's result."""
     services.records.delete_jobs(*job_ids)
     services.blobs.delete(
         *(key for job_id in job_ids for key in (input_key(job_id), result_key(job_id)))

@@ -80,6 +80,9 @@ const STRINGS = {
       "Please upload the file again.",
     errServer: "Something went wrong on the server. Please try again later.",
     errUnexpected: "The server gave an unexpected answer ({status}). Please try again later.",
+    errKeyNeeded: "The server needs a valid API key. Enter a submitter key above and try again.",
+    errKeyRole: "This API key may not upload photos. Please use a submitter key.",
+    apiKeyLabel: "API key, if the server asks for one",
     errFolderEmpty: "The folder holds no photos or ZIP files.",
     skippedFiles: "Left out {count} files that are neither photos nor ZIP files: {names}",
     footer: "Self-hosted face anonymization.",
@@ -152,6 +155,9 @@ const STRINGS = {
     errExpired: "结果已不在服务器上（结果只保存一段时间）。请重新上传文件。",
     errServer: "服务器出错了，请稍后再试。",
     errUnexpected: "服务器返回了意外的响应（{status}），请稍后再试。",
+    errKeyNeeded: "服务器需要有效的 API 密钥。请在上方输入提交者（submitter）密钥后重试。",
+    errKeyRole: "此 API 密钥无权上传照片。请使用提交者（submitter）密钥。",
+    apiKeyLabel: "API 密钥（服务器要求时填写）",
     errFolderEmpty: "这个文件夹中没有照片或 ZIP 文件。",
     skippedFiles: "已忽略 {count} 个既不是照片也不是 ZIP 的文件：{names}",
     footer: "自托管的人脸匿名化服务。",
@@ -163,6 +169,7 @@ const STRINGS = {
 // Settings, language, small helpers
 // ---------------------------------------------------------------------------------------------
 const LANGUAGE_KEY = "fpg.language";
+const API_KEY_KEY = "fpg.apiKey"; // sessionStorage: forgotten when the tab closes
 const UPLOADS_AT_ONCE = 3;
 const IMAGE_NAME = /\.(jpe?g|png|webp)$/i;
 const ZIP_NAME = /\.zip$/i;
@@ -263,6 +270,9 @@ function postForm(url, form, onProgress, registerAbort) {
     const request = new XMLHttpRequest();
     request.open("POST", url);
     request.setRequestHeader("Accept", "application/json");
+    for (const [name, value] of Object.entries(authHeaders())) {
+      request.setRequestHeader(name, value);
+    }
     request.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) onProgress(event.loaded / event.total);
     });
@@ -280,12 +290,31 @@ function postForm(url, form, onProgress, registerAbort) {
 async function getJson(url) {
   try {
     const response = await fetch(url, {
-      headers: { Accept: "application/json" },
+      headers: { Accept: "application/json", ...authHeaders() },
       cache: "no-store",
     });
     return { status: response.status, body: parseJson(await response.text()) };
   } catch {
     return { status: 0, body: null };
+  }
+}
+
+/** The API key the user entered, as a header; none when the field is empty (local use). */
+function authHeaders() {
+  const key = ui.apiKey.value.trim();
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
+/** A result the page may show or save: its own URL without a key, else a blob fetched with
+ * the key (an <img> or a download link cannot send a header). Null when it cannot be had. */
+async function resultUrl(url) {
+  const headers = authHeaders();
+  if (!headers.Authorization) return url;
+  try {
+    const response = await fetch(url, { headers, cache: "no-store" });
+    return response.ok ? URL.createObjectURL(await response.blob()) : null;
+  } catch {
+    return null;
   }
 }
 
@@ -303,6 +332,8 @@ function describeAnswer({ status, body }) {
   const code = body?.code;
   const detail = body?.message ?? null;
   if (status === 0) return problem("errNetwork", {}, null, true);
+  if (status === 401) return problem("errKeyNeeded", {}, detail, true);
+  if (status === 403) return problem("errKeyRole", {}, detail, true);
   if (transient(status)) return problem("errBusy", {}, detail, true);
   if (status === 413 && code === "too_many_entries") {
     return problem("errTooManyEntries", { limit: LIMITS.entries ?? "?" }, detail);
@@ -357,6 +388,7 @@ const ui = {
   outlineToggle: document.getElementById("outline-toggle"),
   removeAll: document.getElementById("remove-all"),
   languageToggle: document.getElementById("lang-toggle"),
+  apiKey: document.getElementById("api-key"),
 };
 
 let noticeState = null; // { key, params } of the page-level message, kept to re-translate it
@@ -534,7 +566,9 @@ class Item {
   remove() {
     this.removed = true;
     this.abort();
-    if (this.serverUrl) fetch(this.serverUrl, { method: "DELETE" }).catch(() => {});
+    if (this.serverUrl) {
+      fetch(this.serverUrl, { method: "DELETE", headers: authHeaders() }).catch(() => {});
+    }
     items.delete(this);
     this.node.remove();
     this.dispose();
@@ -660,12 +694,17 @@ class ImageItem extends Item {
     });
   }
 
-  finish(job) {
+  async finish(job) {
     this.job = job;
     const extension = EXTENSION_FOR_TYPE[job.content_type] ?? "jpg";
-    const resultUrl = `${this.serverUrl}/result`;
-    this.after.src = resultUrl;
-    this.download.href = resultUrl;
+    const url = await resultUrl(`${this.serverUrl}/result`);
+    if (url === null) {
+      this.fail(problem("errExpired"));
+      return;
+    }
+    if (url.startsWith("blob:")) this.resultObjectUrl = url;
+    this.after.src = url;
+    this.download.href = url;
     this.download.download = `${stem(this.name)}-anonymized.${extension}`;
     this.set({ state: "done" });
   }
@@ -694,6 +733,7 @@ class ImageItem extends Item {
 
   dispose() {
     URL.revokeObjectURL(this.objectUrl);
+    if (this.resultObjectUrl) URL.revokeObjectURL(this.resultObjectUrl);
   }
 
   render() {
@@ -747,14 +787,28 @@ class BatchItem extends Item {
     this.set({ state: "running", summary });
     await this.poll(this.serverUrl, (summary) => {
       if (summary.finished) {
-        this.download.href = `${this.serverUrl}/result`;
-        this.download.download = `${stem(this.name)}-anonymized.zip`;
-        this.set({ state: "done", summary });
+        this.finish(summary);
         return true;
       }
       this.set({ summary });
       return false;
     });
+  }
+
+  async finish(summary) {
+    const url = await resultUrl(`${this.serverUrl}/result`);
+    if (url === null) {
+      this.fail(problem("errExpired"));
+      return;
+    }
+    if (url.startsWith("blob:")) this.resultObjectUrl = url;
+    this.download.href = url;
+    this.download.download = `${stem(this.name)}-anonymized.zip`;
+    this.set({ state: "done", summary });
+  }
+
+  dispose() {
+    if (this.resultObjectUrl) URL.revokeObjectURL(this.resultObjectUrl);
   }
 
   retry() {
@@ -976,6 +1030,18 @@ function start() {
     showNotice(null);
   });
   ui.languageToggle.addEventListener("click", () => setLanguage(language === "zh" ? "en" : "zh"));
+  try {
+    ui.apiKey.value = sessionStorage.getItem(API_KEY_KEY) ?? "";
+  } catch {
+    // storage blocked: the key is typed again after a reload
+  }
+  ui.apiKey.addEventListener("change", () => {
+    try {
+      sessionStorage.setItem(API_KEY_KEY, ui.apiKey.value.trim());
+    } catch {
+      // not remembered, still used
+    }
+  });
   setUpDropping();
   applyLanguage();
   document.body.dataset.ready = "true";

@@ -1,0 +1,102 @@
+"""The record format and its hash chain, in plain Python so an auditor can re-check an export.
+
+A record's ``hash`` is the SHA-256 of the canonical JSON of every other field, ``seq`` and
+``prev_hash`` included: keys sorted, no whitespace, UTF-8, Python's ``json.dumps`` number format.
+The first record's ``prev_hash`` is 64 zeros. Changing, inserting or deleting a record breaks the
+link at that record.
+"""
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+GENESIS_HASH = "0" * 64
+
+EventKind = Literal[
+    "image",  # one image processed (or refused): outcome done, failed or skipped
+    "original_deleted",  # the worker deleted the uploaded original
+    "result_deleted",  # a result removed before its planned expiry
+    "job_deleted",  # DELETE /v1/jobs/{id}: every stored byte of the job purged
+    "batch_deleted",  # DELETE /v1/batches/{id}: every job of the batch purged
+]
+Outcome = Literal["done", "failed", "skipped"]
+
+
+def utc_now() -> str:
+    """Fixed-width ISO 8601 in UTC, so text order is time order in every database."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def iso_utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class AuditEvent(BaseModel):
+    """What a writer knows; the store adds ``seq``, ``time``, ``prev_hash`` and ``hash``."""
+
+    event: EventKind
+    job_id: str | None = None
+    batch_id: str | None = None
+    path: str | None = Field(default=None, description="File name, or the path inside a ZIP.")
+    outcome: Outcome | None = None
+    reason: str | None = Field(default=None, description="Why it failed, was skipped or deleted.")
+    input_sha256: str | None = None
+    output_sha256: str | None = None
+    faces: int | None = None
+    boxes: list[list[float]] | None = Field(
+        default=None, description="Anonymized regions as [x, y, w, h, score] in image pixels."
+    )
+    detectors: dict[str, str] | None = Field(
+        default=None, description="Detector name to the SHA-256 of its model file."
+    )
+    params: dict[str, Any] | None = None
+    key_id: str | None = Field(default=None, description="The API key that asked, if any.")
+    client: str | None = Field(default=None, description="The client address the gateway saw.")
+    result_expires_at: str | None = Field(
+        default=None, description="When the stored result expires (its Redis time-to-live)."
+    )
+    reused_from: str | None = Field(
+        default=None, description="A duplicate upload: the job whose stored result was reused."
+    )
+
+
+class AuditRecord(AuditEvent):
+    seq: int
+    time: str
+    prev_hash: str
+    hash: str
+
+    def body(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"hash"})
+
+
+def canonical_json(fields: dict[str, Any]) -> str:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def record_hash(fields: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a record without its own ``hash``."""
+    body = {key: value for key, value in fields.items() if key != "hash"}
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def seal(event: AuditEvent, seq: int, time: str, prev_hash: str) -> AuditRecord:
+    fields = {**event.model_dump(mode="json"), "seq": seq, "time": time, "prev_hash": prev_hash}
+    return AuditRecord.model_validate({**fields, "hash": record_hash(fields)})
+
+
+def first_broken_link(
+    records: list[dict[str, Any]], prev_hash: str = GENESIS_HASH
+) -> tuple[int | None, str | None, str]:
+    """Walk records in order; the seq of the first that does not link or hash, and why."""
+    for fields in records:
+        seq = fields.get("seq")
+        if fields.get("prev_hash") != prev_hash:
+            return seq, "prev_hash does not match the previous record's hash", prev_hash
+        if record_hash(fields) != fields.get("hash"):
+            return seq, "the record's content does not match its hash", prev_hash
+        prev_hash = str(fields["hash"])
+    return None, None, prev_hash

@@ -1,0 +1,235 @@
+"""The audit trail and the API keys in one SQL database (SQLite by default, or PostgreSQL)."""
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Engine, Select, func, insert, select, update
+
+from fpg_audit.chain import (
+    GENESIS_HASH,
+    AuditEvent,
+    AuditRecord,
+    canonical_json,
+    first_broken_link,
+    seal,
+    utc_now,
+)
+from fpg_audit.database import lock_chain, make_engine, migrate
+from fpg_audit.keys import ApiKey, Role, new_key_id, new_secret, secret_sha256
+from fpg_audit.schema import api_keys, audit_records
+
+INDEXED = ("time", "event", "outcome", "job_id", "batch_id", "key_id")
+VERIFY_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    since: str | None = None  # ISO 8601 UTC, inclusive
+    until: str | None = None  # exclusive
+    batch_id: str | None = None
+    job_id: str | None = None
+    key_id: str | None = None
+    event: str | None = None
+
+
+class ChainReport(BaseModel):
+    ok: bool
+    records: int
+    first_broken: int | None = None
+    problem: str | None = None
+    last_hash: str
+
+
+class AuditStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def connect(cls, url: str, *, migrate_schema: bool = True) -> "AuditStore":
+        engine = make_engine(url)
+        if migrate_schema:
+            migrate(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- the chain --------------------------------------------------------------------------
+
+    def append(self, *events: AuditEvent) -> list[AuditRecord]:
+        """Seal and store the events, in order, in one transaction at the head of the chain."""
+        sealed: list[AuditRecord] = []
+        connection = self.engine.connect().execution_options(immediate=True)
+        with connection, connection.begin():
+            lock_chain(connection)
+            head = connection.execute(
+                select(audit_records.c.seq, audit_records.c.hash)
+                .order_by(audit_records.c.seq.desc())
+                .limit(1)
+            ).first()
+            seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
+            for audit_event in events:
+                seq += 1
+                record = seal(audit_event, seq, utc_now(), prev_hash)
+                body = record.body()
+                connection.execute(
+                    insert(audit_records).values(
+                        seq=seq,
+                        body=canonical_json(body),
+                        prev_hash=prev_hash,
+                        hash=record.hash,
+                        **{column: body[column] for column in INDEXED},
+                    )
+                )
+                sealed.append(record)
+                prev_hash = record.hash
+        return sealed
+
+    def records(
+        self, where: AuditFilter | None = None, after_seq: int = 0, limit: int | None = None
+    ) -> list[AuditRecord]:
+        query = _filtered(select(audit_records.c.body, audit_records.c.hash), where)
+        query = query.where(audit_records.c.seq > after_seq).order_by(audit_records.c.seq)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [
+            AuditRecord.model_validate({**json.loads(row.body), "hash": row.hash}) for row in rows
+        ]
+
+    def iter_records(self, where: AuditFilter | None = None) -> Iterator[AuditRecord]:
+        after = 0
+        while chunk := self.records(where, after_seq=after, limit=VERIFY_CHUNK):
+            yield from chunk
+            after = chunk[-1].seq
+
+    def verify(self) -> ChainReport:
+        """Walk the whole chain; the first record whose link, hash or columns do not hold."""
+        count, prev_hash, after = 0, GENESIS_HASH, 0
+        with self.engine.connect() as connection:
+            while True:
+                rows = connection.execute(
+                    select(audit_records)
+                    .where(audit_records.c.seq > after)
+                    .order_by(audit_records.c.seq)
+                    .limit(VERIFY_CHUNK)
+                ).all()
+                if not rows:
+                    return ChainReport(ok=True, records=count, last_hash=prev_hash)
+                for row in rows:
+                    count += 1
+                    problem = _row_problem(row._mapping, count, prev_hash)
+                    if problem is not None:
+                        return ChainReport(
+                            ok=False,
+                            records=count,
+                            first_broken=row.seq,
+                            problem=problem,
+                            last_hash=prev_hash,
+                        )
+                    prev_hash = row.hash
+                after = rows[-1].seq
+
+    # -- API keys ---------------------------------------------------------------------------
+
+    def create_key(self, name: str, role: Role) -> tuple[ApiKey, str]:
+        """A new key and its secret, which is returned here once and never stored."""
+        secret = new_secret()
+        key = ApiKey(id=new_key_id(), name=name, role=role, created_at=utc_now())
+        with self.engine.begin() as connection:
+            connection.execute(
+                insert(api_keys).values(
+                    **key.model_dump(mode="json"), secret_sha256=secret_sha256(secret)
+                )
+            )
+        return key, secret
+
+    def revoke_key(self, key_id: str) -> bool:
+        with self.engine.begin() as connection:
+            changed = connection.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=utc_now())
+            )
+        return bool(changed.rowcount)
+
+    def list_keys(self) -> list[ApiKey]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(api_keys).order_by(api_keys.c.created_at)).all()
+        return [_key(row._mapping) for row in rows]
+
+    def authenticate(self, secret: str) -> ApiKey | None:
+        """The active key with this secret, or None."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(api_keys).where(
+                    api_keys.c.secret_sha256 == secret_sha256(secret),
+                    api_keys.c.revoked_at.is_(None),
+                )
+            ).first()
+        return None if row is None else _key(row._mapping)
+
+    def count(self) -> int:
+        with self.engine.connect() as connection:
+            return int(
+                connection.execute(select(func.count()).select_from(audit_records)).scalar_one()
+            )
+
+
+def _filtered(query: Select[Any], where: AuditFilter | None) -> Select[Any]:
+    if where is None:
+        return query
+    c = audit_records.c
+    if where.since:
+        query = query.where(c.time >= where.since)
+    if where.until:
+        query = query.where(c.time < where.until)
+    for column, value in (
+        (c.batch_id, where.batch_id),
+        (c.job_id, where.job_id),
+        (c.key_id, where.key_id),
+        (c.event, where.event),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    return query
+
+
+def _row_problem(row: Any, expected_seq: int, prev_hash: str) -> str | None:
+    if row["seq"] != expected_seq:
+        return f"a record is missing before seq {row['seq']} (expected {expected_seq})"
+    try:
+        body = json.loads(row["body"])
+    except ValueError:
+        return "the stored record is not valid JSON"
+    if not isinstance(body, dict):
+        return "the stored record is not a JSON object"
+    if canonical_json(body) != row["body"]:
+        return "the stored text is not the canonical JSON that was hashed"
+    if body.get("seq") != row["seq"] or row["prev_hash"] != body.get("prev_hash"):
+        return "the record's seq or prev_hash columns differ from its content"
+    _seq, problem, _ = first_broken_link([{**body, "hash": row["hash"]}], prev_hash)
+    if problem is not None:
+        return problem
+    for column in INDEXED:
+        if row[column] != body.get(column):
+            return f"the {column} column differs from the record's content"
+    return None
+
+
+def _key(row: Any) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        name=row["name"],
+        role=Role(row["role"]),
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+def open_store(url: str) -> AuditStore:
+    return AuditStore.connect(url)

@@ -1,0 +1,114 @@
+"""The audit trail for an auditor key: filter, export (JSON Lines, CSV) and verify the chain."""
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from fpg_api.deps import AuditorDep, ServicesDep
+from fpg_api.errors import error_responses
+from fpg_api.schemas import AuditPage
+from fpg_audit import AuditFilter, ChainReport
+from fpg_audit.chain import EventKind
+from fpg_audit.cli import write_csv, write_jsonl
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=error_responses(401, 403))
+
+Id = Annotated[str | None, Query(pattern=r"^[0-9a-f]{32}$")]
+EXPORT_CHUNK = 1000
+
+
+class ExportFormat(StrEnum):
+    JSON = "json"
+    JSONL = "jsonl"
+    CSV = "csv"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@router.get(
+    "",
+    summary="Audit records, oldest first, filtered; as JSON pages or a JSON Lines or CSV export",
+    response_model=AuditPage,
+    responses={
+        200: {"content": {"application/x-ndjson": {}, "text/csv": {}}},
+        **error_responses(422, 503),
+    },
+)
+def list_audit_records(
+    services: ServicesDep,
+    _caller: AuditorDep,
+    since: Annotated[datetime | None, Query(description="From this time (inclusive).")] = None,
+    until: Annotated[datetime | None, Query(description="Before this time.")] = None,
+    batch_id: Id = None,
+    job_id: Id = None,
+    key_id: Annotated[str | None, Query(max_length=64)] = None,
+    event: EventKind | None = None,
+    after_seq: Annotated[int, Query(ge=0, description="JSON pages: records after this seq.")] = 0,
+    limit: Annotated[
+        int, Query(ge=1, le=10_000, description="JSON pages: at most this many.")
+    ] = 1000,
+    format: ExportFormat = ExportFormat.JSON,
+) -> AuditPage | Response:
+    where = AuditFilter(
+        since=_iso(since),
+        until=_iso(until),
+        batch_id=batch_id,
+        job_id=job_id,
+        key_id=key_id,
+        event=event,
+    )
+    if format is ExportFormat.JSON:
+        records = services.audit.records(where, after_seq=after_seq, limit=limit)
+        return AuditPage(
+            records=records,
+            next_after_seq=records[-1].seq if len(records) == limit else None,
+        )
+    # An export is every matching record, streamed in chunks, whatever the limit.
+    writer = write_csv if format is ExportFormat.CSV else write_jsonl
+    media_type = "text/csv" if format is ExportFormat.CSV else "application/x-ndjson"
+
+    def chunks() -> Iterator[str]:
+        buffer = io.StringIO()
+        written_header = False
+        after = 0
+        while batch := services.audit.records(where, after_seq=after, limit=EXPORT_CHUNK):
+            writer(batch, buffer)
+            text = buffer.getvalue()
+            if format is ExportFormat.CSV and written_header:
+                text = text.split("\n", 1)[1]  # one header line for the whole export
+            written_header = True
+            yield text
+            buffer.seek(0)
+            buffer.truncate()
+            after = batch[-1].seq
+        if not written_header and format is ExportFormat.CSV:
+            writer([], buffer)
+            yield buffer.getvalue()
+
+    extension = "csv" if format is ExportFormat.CSV else "jsonl"
+    return StreamingResponse(
+        chunks(),
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="fpg-audit.{extension}"'},
+    )
+
+
+@router.get(
+    "/verify",
+    summary="Walk the hash chain: ok, or the first record that was changed, removed or inserted",
+    responses=error_responses(503),
+)
+async def verify_audit_trail(services: ServicesDep, _caller: AuditorDep) -> ChainReport:
+    return await run_in_threadpool(services.audit.verify)

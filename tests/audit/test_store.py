@@ -1,0 +1,211 @@
+"""The audit store on both databases it supports: the same tests on an SQLite file and on the
+PostgreSQL server of this machine (skipped, saying so, where none answers)."""
+
+import json
+import threading
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import delete, text, update
+
+from fpg_audit import GENESIS_HASH, AuditEvent, AuditFilter, AuditStore, Role, record_hash
+from fpg_audit.cli import audit_main, keys_main, verify_export, write_csv, write_jsonl
+from fpg_audit.schema import api_keys, audit_records
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/nested/audit.db"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[AuditStore]:
+    opened = AuditStore.connect(database_url)
+    try:
+        yield opened
+    finally:
+        with opened.engine.begin() as connection:  # the PostgreSQL database outlives the test
+            connection.execute(delete(audit_records))
+            connection.execute(delete(api_keys))
+        opened.close()
+
+
+def _image(number: int, **fields: object) -> AuditEvent:
+    return AuditEvent(
+        event="image",
+        job_id=f"{number:032x}",
+        batch_id=str(fields.pop("batch_id", "b" * 32)),
+        outcome="done",
+        input_sha256="a" * 64,
+        output_sha256="b" * 64,
+        faces=1,
+        boxes=[[10.5, 20.25, 30.0, 40.0, 0.91]],
+        detectors={"centerface": "c" * 64},
+        params={"mode": "blur", "padding": 1.3},
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def test_append_links_each_record_to_the_one_before(store):
+    first, second = store.append(_image(1), _image(2))
+    (third,) = store.append(AuditEvent(event="job_deleted", job_id=f"{2:032x}"))
+    assert (first.seq, second.seq, third.seq) == (1, 2, 3)
+    assert first.prev_hash == GENESIS_HASH
+    assert second.prev_hash == first.hash
+    assert third.prev_hash == second.hash
+    assert third.hash == record_hash(third.model_dump(mode="json"))
+    assert store.verify().model_dump() == {
+        "ok": True,
+        "records": 3,
+        "first_broken": None,
+        "problem": None,
+        "last_hash": third.hash,
+    }
+
+
+def test_records_round_trip_exactly(store):
+    (sealed,) = store.append(_image(1, key_id="key_1", client="10.0.0.7"))
+    (stored,) = store.records()
+    assert stored == sealed
+    assert stored.boxes == [[10.5, 20.25, 30.0, 40.0, 0.91]]
+
+
+def test_migrations_run_once_and_again_harmlessly(database_url, store):
+    store.append(_image(1))
+    again = AuditStore.connect(database_url)  # a second process starting: nothing to do
+    assert again.count() == 1
+    again.close()
+
+
+@pytest.mark.parametrize(
+    "tampering",
+    [
+        "UPDATE audit_records SET body = replace(body, '\"faces\":1', '\"faces\":0') WHERE seq = 3",
+        "UPDATE audit_records SET batch_id = 'cccccccccccccccccccccccccccccccc' WHERE seq = 3",
+        "UPDATE audit_records SET hash = CASE WHEN substr(hash, 1, 1) = 'f' THEN 'e' ELSE 'f' END"
+        " || substr(hash, 2) WHERE seq = 3",
+        "DELETE FROM audit_records WHERE seq = 3",
+    ],
+    ids=["content", "filter column", "hash", "removed"],
+)
+def test_a_changed_row_breaks_verification_at_that_row(store, tampering):
+    store.append(*(_image(number) for number in range(1, 6)))
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql(tampering)
+    report = store.verify()
+    assert not report.ok
+    expected = 4 if tampering.startswith("DELETE") else 3
+    assert report.first_broken == expected, report.problem
+    assert report.problem
+
+
+def test_a_rehashed_row_still_breaks_the_next_link(store):
+    """Someone who changes a row and recomputes its hash breaks the following record instead."""
+    store.append(*(_image(number) for number in range(1, 4)))
+    (row,) = store.records(AuditFilter(job_id=f"{2:032x}"))
+    forged = {**row.body(), "faces": 0}
+    with store.engine.begin() as connection:
+        connection.execute(
+            update(audit_records)
+            .where(audit_records.c.seq == 2)
+            .values(
+                body=json.dumps(forged, sort_keys=True, separators=(",", ":")),
+                hash=record_hash(forged),
+            )
+        )
+    report = store.verify()
+    assert (report.ok, report.first_broken) == (False, 3)
+
+
+def test_concurrent_writers_keep_one_unbroken_chain(database_url, store):
+    writers = [AuditStore.connect(database_url) for _ in range(4)]
+
+    def write(writer: AuditStore, offset: int) -> None:
+        for number in range(10):
+            writer.append(_image(offset * 100 + number))
+
+    threads = [threading.Thread(target=write, args=(w, i)) for i, w in enumerate(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for writer in writers:
+        writer.close()
+    report = store.verify()
+    assert (report.ok, report.records) == (True, 40)
+
+
+def test_filters_select_by_time_batch_key_and_event(store):
+    store.append(_image(1, batch_id="1" * 32, key_id="key_a"), _image(2, batch_id="2" * 32))
+    (late,) = store.append(AuditEvent(event="batch_deleted", batch_id="1" * 32, key_id="key_a"))
+    assert [r.seq for r in store.records(AuditFilter(batch_id="1" * 32))] == [1, 3]
+    assert [r.seq for r in store.records(AuditFilter(key_id="key_a"))] == [1, 3]
+    assert [r.seq for r in store.records(AuditFilter(event="batch_deleted"))] == [3]
+    assert [r.seq for r in store.records(AuditFilter(since=late.time))] == [3]
+    assert [r.seq for r in store.records(AuditFilter(until=late.time))] == [1, 2]
+    assert [r.seq for r in store.records(after_seq=1, limit=1)] == [2]
+
+
+def test_an_export_verifies_on_its_own_and_shows_a_change(store, tmp_path):
+    store.append(*(_image(number) for number in range(1, 5)))
+    export = tmp_path / "audit.jsonl"
+    with export.open("w") as out:
+        write_jsonl(store.iter_records(), out)
+    lines = export.read_text().splitlines()
+    assert verify_export(lines).ok
+    assert audit_main(["verify", "--file", str(export)]) == 0
+    changed = json.loads(lines[1])
+    changed["faces"] = 7
+    lines[1] = json.dumps(changed)
+    report = verify_export(lines)
+    assert (report.ok, report.first_broken) == (False, 2)
+
+
+def test_csv_export_has_one_row_per_record(store, tmp_path):
+    store.append(_image(1), _image(2))
+    path = tmp_path / "audit.csv"
+    with path.open("w") as out:
+        write_csv(store.iter_records(), out)
+    rows = path.read_text().splitlines()
+    assert len(rows) == 3
+    assert rows[0].startswith("event,job_id,batch_id,path,outcome")
+
+
+def test_keys_are_stored_only_as_hashes_and_revocable(store):
+    key, secret = store.create_key("hr-archive", Role.SUBMITTER)
+    assert store.authenticate(secret) == key
+    assert store.authenticate(secret + "x") is None
+    with store.engine.connect() as connection:
+        stored = " ".join(
+            str(value) for row in connection.execute(api_keys.select()) for value in row
+        )
+    assert secret not in stored
+    assert store.revoke_key(key.id)
+    assert not store.revoke_key(key.id)
+    assert store.authenticate(secret) is None
+    assert [k.revoked_at is not None for k in store.list_keys()] == [True]
+
+
+def test_command_lines_create_list_revoke_and_verify(database_url, store, capsys):
+    assert (
+        keys_main(["--database", database_url, "create", "--role", "auditor", "--name", "dpo"]) == 0
+    )
+    secret = capsys.readouterr().out.strip()
+    assert secret.startswith("fpg_")
+    key = store.authenticate(secret)
+    assert key is not None
+    assert key.role is Role.AUDITOR
+    assert keys_main(["--database", database_url, "list"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert (listed["id"], listed["name"], listed["role"]) == (key.id, "dpo", "auditor")
+    assert keys_main(["--database", database_url, "revoke", key.id]) == 0
+    assert keys_main(["--database", database_url, "revoke", key.id]) == 1
+    store.append(_image(1))
+    assert audit_main(["--database", database_url, "verify"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+    with store.engine.begin() as connection:
+        connection.execute(text("UPDATE audit_records SET outcome = 'failed'"))
+    assert audit_main(["--database", database_url, "verify"]) == 1
+    assert json.loads(capsys.readouterr().out)["first_broken"] == 1
