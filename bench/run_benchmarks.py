@@ -190,6 +190,45 @@ def quality_checks(quality: ProfileQuality) -> list[Check]:
     ]
 
 
+# The targets the issue sets for the default profile (issue 2 of the tracker).
+ISSUE_PROTECTED_RESOLVABLE = 0.90
+ISSUE_PROTECTED_LARGE = 0.97
+ISSUE_NEGATIVES_TOUCHED = 5
+ISSUE_NEGATIVE_PIXEL_SHARE = 0.02
+
+
+def issue_checks(default: ProfileQuality) -> list[Check]:
+    report = default.report
+    resolvable = bucket(report, RESOLVABLE_FACES).protected_rate or 0.0
+    large = bucket(report, LARGE_FACES).protected_rate or 0.0
+    return [
+        Check(
+            "default: protected, faces >= 16 px",
+            percent(resolvable),
+            f">= {percent(ISSUE_PROTECTED_RESOLVABLE)}",
+            resolvable >= ISSUE_PROTECTED_RESOLVABLE,
+        ),
+        Check(
+            "default: protected, faces >= 64 px",
+            percent(large),
+            f">= {percent(ISSUE_PROTECTED_LARGE)}",
+            large >= ISSUE_PROTECTED_LARGE,
+        ),
+        Check(
+            "default: negatives touched",
+            f"{report.negatives_touched} of {report.negatives}",
+            f"<= {ISSUE_NEGATIVES_TOUCHED}",
+            report.negatives_touched <= ISSUE_NEGATIVES_TOUCHED,
+        ),
+        Check(
+            "default: share of negative pixels anonymized",
+            percent(report.negative_pixel_share),
+            f"< {percent(ISSUE_NEGATIVE_PIXEL_SHARE)}",
+            report.negative_pixel_share < ISSUE_NEGATIVE_PIXEL_SHARE,
+        ),
+    ]
+
+
 # Section 2: the fast profile on one core, against OpenCV decode + encode
 
 
@@ -351,23 +390,17 @@ def score_deface(
     )
 
 
-def deface_checks(ours: Speed, ours_report: Report, deface: DefaceRun) -> list[Check]:
+def deface_checks(ours: Speed, deface: DefaceRun) -> list[Check]:
+    """The issue's target: at least as fast as deface on the same photos and cores. Quality is
+    compared in the table above; the issue's quality targets are in section 1."""
     speed_ratio = ours.images_per_second / deface.speed.images_per_second
-    ours_resolvable = bucket(ours_report, RESOLVABLE_FACES).protected_rate or 0.0
-    deface_resolvable = bucket(deface.report, RESOLVABLE_FACES).protected_rate or 0.0
     return [
         Check(
             "default images/s / deface images/s",
             f"{speed_ratio:.2f}",
             ">= 1",
             speed_ratio >= 1.0,
-        ),
-        Check(
-            "default protected >= 16 px, minus deface's",
-            f"{(ours_resolvable - deface_resolvable) * 100:+.1f} points",
-            ">= 0",
-            ours_resolvable >= deface_resolvable,
-        ),
+        )
     ]
 
 
@@ -440,9 +473,21 @@ def quality_section(qualities: list[ProfileQuality]) -> list[str]:
             false_alarms,
         ),
         "",
-        "Targets: at least the reference system of `../shared/data/faces/README.md` measured on "
-        f"this set: the fast profile against {CLASSIC_RECIPE.name}; default and thorough against "
-        f"{DEFACE_REFERENCE.name}.",
+        "The issue's targets for the default profile:",
+        "",
+        *checks_table(
+            [
+                check
+                for quality in qualities
+                if quality.profile is Profile.DEFAULT
+                for check in issue_checks(quality)
+            ]
+        ),
+        "",
+        "Beside them, each profile against the reference system of "
+        f"`../shared/data/faces/README.md` on this set: the fast profile against "
+        f"{CLASSIC_RECIPE.name}; default and thorough against {DEFACE_REFERENCE.name}. These are "
+        "comparisons, not targets of the issue.",
         "",
         *checks_table([check for quality in qualities for check in quality_checks(quality)]),
     ]
@@ -525,7 +570,7 @@ def deface_section(ours: Speed, ours_report: Report, deface: DefaceRun) -> list[
         "",
         *bucket_table({"default": ours_report, "deface": deface.report}),
         "",
-        *checks_table(deface_checks(ours, ours_report, deface)),
+        *checks_table(deface_checks(ours, deface)),
     ]
 
 
