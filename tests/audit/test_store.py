@@ -209,3 +209,28 @@ def test_command_lines_create_list_revoke_and_verify(database_url, store, capsys
         connection.execute(text("UPDATE audit_records SET outcome = 'failed'"))
     assert audit_main(["--database", database_url, "verify"]) == 1
     assert json.loads(capsys.readouterr().out)["first_broken"] == 1
+
+
+def test_expired_results_are_recorded_once_and_only_when_gone(store):
+    past, future = "2000-01-01T00:00:00.000000Z", "2999-01-01T00:00:00.000000Z"
+    store.append(
+        _image(1, result_expires_at=past),
+        _image(2, result_expires_at=future),
+        _image(3, result_expires_at=past),
+        AuditEvent(event="job_deleted", job_id=f"{3:032x}"),
+        _image(4, result_expires_at=past, batch_id="d" * 32),
+        AuditEvent(event="batch_deleted", batch_id="d" * 32),
+        _image(5, result_expires_at=past),
+    )
+    still_stored = {f"{5:032x}"}  # its key outlived the plan: not recorded as expired yet
+    now = "2026-11-26T00:00:00.000000Z"
+
+    first = store.record_expired_results(now, lambda job_id: job_id in still_stored)
+    again = store.record_expired_results(now, lambda job_id: job_id in still_stored)
+
+    assert [(r.event, r.job_id, r.reason) for r in first] == [
+        ("result_expired", f"{1:032x}", f"retention ended at {past}")
+    ]
+    assert first[0].output_sha256 == "b" * 64
+    assert again == []
+    assert store.verify().ok

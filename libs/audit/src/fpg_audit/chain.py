@@ -19,6 +19,7 @@ EventKind = Literal[
     "image",  # one image processed (or refused): outcome done, failed or skipped
     "original_deleted",  # the worker deleted the uploaded original
     "result_deleted",  # a result removed before its planned expiry
+    "result_expired",  # a result's retention ended and the store no longer holds it
     "job_deleted",  # DELETE /v1/jobs/{id}: every stored byte of the job purged
     "batch_deleted",  # DELETE /v1/batches/{id}: every job of the batch purged
 ]

@@ -1,12 +1,12 @@
 """The audit trail and the API keys in one SQL database (SQLite by default, or PostgreSQL)."""
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, Select, func, insert, select, update
+from sqlalchemy import Connection, Engine, Select, func, insert, or_, select, update
 
 from fpg_audit.chain import (
     GENESIS_HASH,
@@ -61,32 +61,55 @@ class AuditStore:
 
     def append(self, *events: AuditEvent) -> list[AuditRecord]:
         """Seal and store the events, in order, in one transaction at the head of the chain."""
-        sealed: list[AuditRecord] = []
         connection = self.engine.connect().execution_options(immediate=True)
         with connection, connection.begin():
             lock_chain(connection)
-            head = connection.execute(
-                select(audit_records.c.seq, audit_records.c.hash)
-                .order_by(audit_records.c.seq.desc())
-                .limit(1)
-            ).first()
-            seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
-            for audit_event in events:
-                seq += 1
-                record = seal(audit_event, seq, utc_now(), prev_hash)
-                body = record.body()
-                connection.execute(
-                    insert(audit_records).values(
-                        seq=seq,
-                        body=canonical_json(body),
-                        prev_hash=prev_hash,
-                        hash=record.hash,
-                        **{column: body[column] for column in INDEXED},
+            return _append_locked(connection, events)
+
+    def record_expired_results(
+        self, now: str, result_still_stored: Callable[[str], bool]
+    ) -> list[AuditRecord]:
+        """Append a ``result_expired`` event for every done image whose planned expiry has passed
+        and whose result the store no longer holds: the proof that the retention was applied.
+
+        Runs under the chain lock, so gateways sweeping at once never record an expiry twice; jobs
+        already deleted (alone or with their batch) or already recorded expired are left out.
+        """
+        closed = select(audit_records.c.job_id).where(
+            audit_records.c.event.in_(("result_expired", "result_deleted", "job_deleted")),
+            audit_records.c.job_id.is_not(None),
+        )
+        deleted_batches = select(audit_records.c.batch_id).where(
+            audit_records.c.event == "batch_deleted", audit_records.c.batch_id.is_not(None)
+        )
+        candidates = select(audit_records.c.body).where(
+            audit_records.c.event == "image",
+            audit_records.c.outcome == "done",
+            audit_records.c.job_id.not_in(closed),
+            or_(
+                audit_records.c.batch_id.is_(None),
+                audit_records.c.batch_id.not_in(deleted_batches),
+            ),
+        )
+        connection = self.engine.connect().execution_options(immediate=True)
+        with connection, connection.begin():
+            lock_chain(connection)
+            expired = []
+            for row in connection.execute(candidates.order_by(audit_records.c.seq)):
+                image = json.loads(row.body)
+                expires_at = image.get("result_expires_at")
+                if expires_at is None or expires_at > now or result_still_stored(image["job_id"]):
+                    continue
+                expired.append(
+                    AuditEvent(
+                        event="result_expired",
+                        job_id=image["job_id"],
+                        batch_id=image["batch_id"],
+                        output_sha256=image["output_sha256"],
+                        reason=f"retention ended at {expires_at}",
                     )
                 )
-                sealed.append(record)
-                prev_hash = record.hash
-        return sealed
+            return _append_locked(connection, expired)
 
     def records(
         self, where: AuditFilter | None = None, after_seq: int = 0, limit: int | None = None
@@ -178,6 +201,33 @@ class AuditStore:
             return int(
                 connection.execute(select(func.count()).select_from(audit_records)).scalar_one()
             )
+
+
+def _append_locked(connection: Connection, events: Sequence[AuditEvent]) -> list[AuditRecord]:
+    """Seal ``events`` onto the head of the chain; the caller holds the chain lock."""
+    head = connection.execute(
+        select(audit_records.c.seq, audit_records.c.hash)
+        .order_by(audit_records.c.seq.desc())
+        .limit(1)
+    ).first()
+    seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
+    sealed: list[AuditRecord] = []
+    for audit_event in events:
+        seq += 1
+        record = seal(audit_event, seq, utc_now(), prev_hash)
+        body = record.body()
+        connection.execute(
+            insert(audit_records).values(
+                seq=seq,
+                body=canonical_json(body),
+                prev_hash=prev_hash,
+                hash=record.hash,
+                **{column: body[column] for column in INDEXED},
+            )
+        )
+        sealed.append(record)
+        prev_hash = record.hash
+    return sealed
 
 
 def _filtered(query: Select[Any], where: AuditFilter | None) -> Select[Any]:

@@ -19,6 +19,9 @@ class BlobStore(ABC):
     @abstractmethod
     def delete(self, *keys: str) -> None: ...
 
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
 
 class RedisBlobStore(BlobStore):
     def __init__(self, client: redis.Redis, prefix: str) -> None:
@@ -31,6 +34,9 @@ class RedisBlobStore(BlobStore):
     def get(self, key: str) -> bytes | None:
         data = self._client.get(self._prefix + key)
         return data if isinstance(data, bytes) or data is None else data.encode()
+
+    def exists(self, key: str) -> bool:
+        return bool(self._client.exists(self._prefix + key))
 
     def delete(self, *keys: str) -> None:
         if keys:

@@ -1,5 +1,6 @@
 """Builds the gateway app: ``uvicorn --factory fpg_api.main:create_app``, or ``fpg-local``."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -9,6 +10,7 @@ import redis
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 from starlette.formparsers import MultiPartParser
 
 from fpg_api.body_limit import BodyLimitMiddleware
@@ -18,7 +20,8 @@ from fpg_api.metrics import GatewayMetrics, RequestMetricsMiddleware
 from fpg_api.routes import audit, batches, health, images, jobs, web
 from fpg_api.settings import GatewaySettings
 from fpg_audit import AuditStore
-from jobstore.blobstore import RedisBlobStore
+from fpg_audit.chain import utc_now
+from jobstore.blobstore import RedisBlobStore, result_key
 from jobstore.celery_wiring import make_celery
 from jobstore.logs import configure_json_logging
 from jobstore.records import RecordStore
@@ -63,6 +66,25 @@ def _with_one_error_schema(app: FastAPI, keys_required: bool) -> Callable[[], di
     return openapi
 
 
+def record_expiries(services: Services) -> int:
+    """One sweep: audit every result whose retention ended and that Redis no longer holds."""
+    expired = services.audit.record_expired_results(
+        utc_now(), lambda job_id: services.blobs.exists(result_key(job_id))
+    )
+    for record in expired:
+        log.info("result expired", extra={"job_id": record.job_id, "batch_id": record.batch_id})
+    return len(expired)
+
+
+async def _record_expiries_forever(services: Services) -> None:
+    while True:
+        await asyncio.sleep(services.settings.expiry_sweep_seconds)
+        try:
+            await run_in_threadpool(record_expiries, services)
+        except Exception:  # the store may be briefly down; the next sweep catches up
+            log.warning("expiry sweep failed; retrying at the next one", exc_info=True)
+
+
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     # Uploads stay in memory up to the upload limit: originals must never touch a disk.
@@ -89,7 +111,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 "may submit images and read the audit trail; turn them on outside local use"
             )
         log.info("gateway started", extra={"status": "ready"})
+        sweeper = asyncio.create_task(_record_expiries_forever(services))
         yield
+        sweeper.cancel()
         client.close()
         services.audit.close()
 

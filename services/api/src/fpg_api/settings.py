@@ -31,3 +31,9 @@ class GatewaySettings(StoreSettings, AuditSettings):
             "Off only to measure processing (the benchmarks)."
         ),
     )
+    expiry_sweep_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the gateway records, in the audit trail, results whose retention "
+        "ended (the proof that expiry happened).",
+    )
