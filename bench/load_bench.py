@@ -13,7 +13,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 import skimage.data
 from PIL import Image
 
-from fpg_api.localstack import start_gateway, start_private_redis, start_worker, stop_all
+from fpg_api.localstack import free_port, start_gateway, start_private_redis, start_worker, stop_all
 
 REPORT_START = "<!-- load-bench:start -->"
 REPORT_END = "<!-- load-bench:end -->"
@@ -42,12 +41,6 @@ class LoadFigures:
     gateway_mib: tuple[float, float]
     workers_mib: tuple[float, float]
     seconds: float
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _tree_rss_mib(pid: int) -> float:
@@ -109,7 +102,7 @@ def _parse_hey(output: str) -> tuple[dict[str, int], float, dict[str, float]]:
 
 
 def run_load(image: bytes, requests: int, concurrency: int, workers: int) -> LoadFigures:
-    redis_url = f"redis://127.0.0.1:{_free_port()}/0"
+    redis_url = f"redis://127.0.0.1:{free_port()}/0"
     # One photo sent again and again: reusing its stored result would measure the cache.
     audit_folder = tempfile.TemporaryDirectory(prefix="fpg-bench-audit-")
     env = {
@@ -118,7 +111,7 @@ def run_load(image: bytes, requests: int, concurrency: int, workers: int) -> Loa
         "FPG_REUSE_RESULTS": "false",
         "FPG_AUDIT_DATABASE_URL": f"sqlite:///{audit_folder.name}/audit.db",
     }
-    port = _free_port()
+    port = free_port()
     processes = [start_private_redis(redis_url)]
     try:
         worker = start_worker(redis_url, workers, extra_env=env)

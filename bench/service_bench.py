@@ -9,7 +9,6 @@ uses. The client runs in this process, and so does the library for the latency f
 import asyncio
 import multiprocessing
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from rounds import Payload, read_payloads
 
 from blurcore.params import AnonymizeParams, Profile
 from blurcore.pipeline import Anonymizer
-from fpg_api.localstack import start_gateway, start_private_redis, start_worker, stop_all
+from fpg_api.localstack import free_port, start_gateway, start_private_redis, start_worker, stop_all
 
 SERVICE_ROUNDS = 3
 REQUESTS_IN_FLIGHT_PER_WORKER_PROCESS = 2
@@ -294,12 +293,6 @@ def children_writing_to(log: TextIO) -> Iterator[None]:
         for fd, copy in saved.items():
             os.dup2(copy, fd)
             os.close(copy)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return int(probe.getsockname()[1])
 
 
 # The client

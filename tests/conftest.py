@@ -2,7 +2,6 @@
 and the real stack (Redis, a Celery worker process, the gateway) started as ``make run`` does."""
 
 import io
-import socket
 import subprocess
 import tempfile
 import time
@@ -21,7 +20,7 @@ import sqlalchemy
 from PIL import Image
 
 from blurcore.pipeline import Anonymizer
-from fpg_api.localstack import start_gateway, start_private_redis, start_worker, stop_all
+from fpg_api.localstack import free_port, start_gateway, start_private_redis, start_worker, stop_all
 
 SHARED_FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
 
@@ -50,12 +49,6 @@ def shared_faces() -> Path:
 
 def decode_rgb(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager

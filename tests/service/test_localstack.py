@@ -10,10 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fpg_api.localstack import redis_answers
+from fpg_api.localstack import free_port, redis_answers
 from fpg_audit import AuditStore
-
-from ..conftest import free_port
 
 
 def test_fpg_local_starts_everything_and_sigterm_stops_it(astronaut_jpeg, tmp_path):

@@ -44,10 +44,6 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 def lock_chain(connection: Connection) -> None:
     """Called first in a writing transaction: one writer at a time appends to the chain."""
     if connection.dialect.name == "postgresql":

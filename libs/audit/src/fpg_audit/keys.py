@@ -21,10 +21,6 @@ class ApiKey(BaseModel):
     created_at: str
     revoked_at: str | None = None
 
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None
-
 
 def new_secret() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)

@@ -279,7 +279,3 @@ def _key(row: Any) -> ApiKey:
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
     )
-
-
-def open_store(url: str) -> AuditStore:
-    return AuditStore.connect(url)

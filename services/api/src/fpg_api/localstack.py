@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,6 +33,13 @@ class LocalSettings(GatewaySettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     worker_processes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, for a private Redis or gateway."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def redis_answers(url: str) -> bool:
