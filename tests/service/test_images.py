@@ -150,6 +150,15 @@ def test_delete_job_leaves_no_key_behind(client, stack, astronaut_jpeg):
     assert client.get(f"/v1/jobs/{job_id}/result").status_code == 404
 
 
+def test_only_the_jobstore_keeps_results_no_celery_task_results(client, stack, astronaut_jpeg):
+    # The outcome lives in the job record and the result blob; Celery's per-task results would
+    # duplicate it, and its Redis backend would subscribe the gateway to a channel per task.
+    answer = client.post("/v1/images?wait=30", files={"file": ("me.jpg", astronaut_jpeg)})
+    assert answer.status_code == 200
+    assert list(stack.redis.scan_iter("celery-task-meta-*")) == []
+    assert stack.redis.pubsub_channels() == []
+
+
 def test_stored_keys_expire_within_retention_and_original_is_gone(client, stack, astronaut_jpeg):
     job_id = client.post("/v1/images?wait=30", files={"file": ("me.jpg", astronaut_jpeg)}).headers[
         "x-job-id"

@@ -66,6 +66,26 @@ def test_run_of_deleted_job_stores_nothing(runner, astronaut_jpeg):
     assert runner.records.get_job(job_id) is None
 
 
+def test_job_deleted_while_processed_leaves_no_key_behind(
+    runner, redis_url, astronaut_jpeg, monkeypatch
+):
+    # The user deletes the job while the worker is inside process(): the finished state, the
+    # cache entry and the wake-up call for waiters must not bring any key back.
+    job_id = _queued(runner, astronaut_jpeg, profile="fast")
+    process = runner.anonymizer.process
+
+    def deleted_meanwhile(*args: object) -> object:
+        result = process(*args)  # type: ignore[arg-type]
+        runner.records.delete_jobs(job_id)
+        return result
+
+    monkeypatch.setattr(runner.anonymizer, "process", deleted_meanwhile)
+    assert runner.run(job_id) is None
+    client = redis.Redis.from_url(redis_url)
+    assert [key for key in client.scan_iter("*") if job_id.encode() in key] == []
+    assert list(client.scan_iter("test:cache:*")) == []
+
+
 def test_run_fails_closed_on_corrupt_image(runner):
     job_id = _queued(runner, b"\x89PNG\r\n\x1a\n broken")
     job = runner.run(job_id)

@@ -8,7 +8,11 @@ Settings for long CPU-bound tasks (see ../shared/STYLE.md and the Celery docs):
 - a soft limit below the hard one, so a stuck image is marked failed before its process is killed;
 - a visibility timeout above the hard limit, so Redis does not hand a running task to a second
   worker while the first is still on it;
-- results expire with the retention, like everything else stored.
+- no Celery result backend: a job's results (the image, its status, faces and timings) live in
+  the jobstore's records and blob store, which the gateway reads. Celery's own per-task result
+  would duplicate them at the cost of a SET and a PUBLISH per image in the worker, and with the
+  Redis backend every ``send_task`` also subscribes the gateway to the task's result channel, a
+  subscription nothing ever reads (celery/celery#3808, #4707).
 """
 
 from celery import Celery
@@ -21,22 +25,20 @@ VISIBILITY_MARGIN_SECONDS = 60
 
 
 def make_celery(settings: StoreSettings) -> Celery:
-    app = Celery("fpg", broker=settings.redis_url, backend=settings.redis_url)
+    app = Celery("fpg", broker=settings.redis_url)
     app.conf.update(
         task_default_queue=QUEUE,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_serializer="json",
-        result_serializer="json",
         accept_content=["json"],
-        result_accept_content=["json"],
+        task_ignore_result=True,
         task_soft_time_limit=settings.task_soft_time_limit,
         task_time_limit=settings.task_hard_time_limit,
         broker_transport_options={
             "visibility_timeout": settings.task_hard_time_limit + VISIBILITY_MARGIN_SECONDS
         },
-        result_expires=settings.retention_seconds,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         task_track_started=False,

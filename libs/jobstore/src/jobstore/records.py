@@ -72,11 +72,23 @@ class BatchRecord(BaseModel):
         return [entry.job_id for entry in self.entries if entry.job_id]
 
 
+# KEYS: the job record, its "finished" list, the cache entry; ARGV: the record, the retention,
+# the job id to remember under the cache entry ("" for none). See RecordStore.finish_job.
+_FINISH_JOB = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'XX', 'KEEPTTL') then return 0 end
+if ARGV[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[2]) end
+redis.call('LPUSH', KEYS[2], '1')
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return 1
+"""
+
+
 class RecordStore:
     def __init__(self, client: redis.Redis, prefix: str, retention_seconds: int) -> None:
         self._client = client
         self._prefix = prefix
         self.retention_seconds = retention_seconds
+        self._finish_script = client.register_script(_FINISH_JOB)
 
     def job_key(self, job_id: str) -> str:
         return f"{self._prefix}:job:{job_id}"
@@ -112,12 +124,16 @@ class RecordStore:
     def _done_key(self, job_id: str) -> str:
         return f"{self._prefix}:done:{job_id}"
 
-    def announce_finished(self, job_id: str) -> None:
-        """Wake whoever waits for this job (a gateway answering ``?wait=``)."""
-        pipe = self._client.pipeline(transaction=True)
-        pipe.lpush(self._done_key(job_id), b"1")
-        pipe.expire(self._done_key(job_id), self.retention_seconds)
-        pipe.execute()
+    def finish_job(self, job: JobRecord, content_key: str | None = None) -> bool:
+        """Store a job's final state, in one atomic step and one round trip, only if its record
+        still exists: then remember its result under ``content_key`` (a ``blurcore.cache_key``)
+        for as long as results are kept, and wake whoever waits for it (``await_finished``).
+        False, with nothing written, when the job was deleted or expired meanwhile."""
+        stored = self._finish_script(
+            keys=[self.job_key(job.id), self._done_key(job.id), self._cache_key(content_key or "")],
+            args=[job.model_dump_json(), self.retention_seconds, job.id if content_key else ""],
+        )
+        return bool(stored)
 
     def await_finished(self, job_id: str, timeout: float) -> bool:
         """Block (no polling, no CPU) until the job is announced finished or ``timeout`` passes.
@@ -129,11 +145,6 @@ class RecordStore:
 
     def _cache_key(self, content_key: str) -> str:
         return f"{self._prefix}:cache:{content_key}"
-
-    def remember_result(self, content_key: str, job_id: str) -> None:
-        """Map a ``blurcore.cache_key`` (content hash and parameters) to the job that holds its
-        result, for as long as results are kept; a duplicate upload can then reuse it."""
-        self._client.set(self._cache_key(content_key), job_id, ex=self.retention_seconds)
 
     def cached_job_id(self, content_key: str) -> str | None:
         raw = self._client.get(self._cache_key(content_key))

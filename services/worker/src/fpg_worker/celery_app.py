@@ -53,10 +53,9 @@ def _load_models_in_child(**_kwargs: Any) -> None:
 
 
 @app.task(name=ANONYMIZE_TASK)
-def anonymize_image(job_id: str) -> dict[str, Any] | None:
-    """Returns a small summary for the result backend; image bytes never travel through Celery."""
+def anonymize_image(job_id: str) -> None:
+    """The job's outcome goes to the jobstore; image bytes never travel through Celery."""
     global _runner
     if _runner is None:  # a solo or threaded pool has no worker_process_init
         _runner = build_runner(settings)
-    job = _runner.run(job_id)
-    return None if job is None else {"status": job.status.value, "faces": job.faces}
+    _runner.run(job_id)

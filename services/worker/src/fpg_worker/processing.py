@@ -70,7 +70,7 @@ class JobRunner:
             self.blobs.delete(result_key(job_id))
             self._fail(job, "the audit trail could not be written; the result was discarded", data)
             raise
-        if not self.records.update_job(job):
+        if not self.records.finish_job(job, cache_key(data, job.params)):
             self.blobs.delete(result_key(job_id))  # deleted meanwhile: keep nothing
             self._audit(
                 AuditEvent(
@@ -81,7 +81,6 @@ class JobRunner:
                 )
             )
             return None
-        self.records.remember_result(cache_key(data, job.params), job.id)
         self._finished(job)
         return job
 
@@ -93,7 +92,7 @@ class JobRunner:
         try:
             self._audit(image_event(job), self._original_deleted(job))
         finally:
-            self.records.update_job(job)
+            self.records.finish_job(job)
             self._finished(job)
         return job
 
@@ -111,7 +110,6 @@ class JobRunner:
             self.audit.append(*events)
 
     def _finished(self, job: JobRecord) -> None:
-        self.records.announce_finished(job.id)
         seconds = (job.finished_at or 0.0) - (job.started_at or 0.0)
         self.metrics.record_job(job.status.value, seconds, job.faces or 0)
         log.info(
