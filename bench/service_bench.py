@@ -120,6 +120,21 @@ class LocalStack:
     log: TextIO  # where Redis, the gateway and the worker write
 
 
+@dataclass(frozen=True)
+class Upload:
+    """A multipart request body, encoded before any timing starts, as the library's photos are
+    read into memory first: the client's own encoding is not the service's cost."""
+
+    body: bytes
+    content_type: str
+
+
+def multipart_upload(payload: Payload) -> Upload:
+    extension, data = payload
+    request = httpx.Request("POST", "/", files={"file": (f"photo{extension}", data)})
+    return Upload(request.read(), request.headers["Content-Type"])
+
+
 def measure_service(paths: list[Path]) -> ServiceFigures:
     load_at_start = os.getloadavg()[0]
     sizes = [image_size(path) for path in paths]
@@ -144,13 +159,19 @@ def image_size(path: Path) -> tuple[int, int]:
         return image.size
 
 
+def largest_first(pixels: list[int]) -> list[int]:
+    """Photo indices, most pixels first: the order that keeps the processes' loads even at the
+    end of a round, for the library's shares and the service's queue alike."""
+    return sorted(range(len(pixels)), key=lambda index: -pixels[index])
+
+
 def balanced_shares(
     payloads: list[Payload], pixels: list[int], processes: int
 ) -> list[list[Payload]]:
     """One share per process: largest photos first, each to the share with the fewest pixels."""
     shares: list[list[Payload]] = [[] for _ in range(processes)]
     share_pixels = [0] * processes
-    for index in sorted(range(len(payloads)), key=lambda index: -pixels[index]):
+    for index in largest_first(pixels):
         lightest = share_pixels.index(min(share_pixels))
         shares[lightest].append(payloads[index])
         share_pixels[lightest] += pixels[index]
@@ -161,8 +182,9 @@ def throughput_side_by_side(
     stack: LocalStack, payloads: list[Payload], pixels: list[int], processes: int
 ) -> ThroughputPair:
     progress(f"service: worker and library, {process_count(processes)} each")
+    uploads = [multipart_upload(payloads[index]) for index in largest_first(pixels)]
     with library_processes(balanced_shares(payloads, pixels, processes)) as library:
-        service = asyncio.run(alternate_rounds(stack.gateway_url, payloads, processes, library))
+        service = asyncio.run(alternate_rounds(stack.gateway_url, uploads, processes, library))
         return ThroughputPair(library.throughput(), service)
 
 
@@ -299,7 +321,7 @@ def children_writing_to(log: TextIO) -> Iterator[None]:
 
 
 async def alternate_rounds(
-    gateway_url: str, payloads: list[Payload], processes: int, library: LibraryRounds
+    gateway_url: str, uploads: list[Upload], processes: int, library: LibraryRounds
 ) -> Throughput:
     """Every photo per round, a few requests in flight per worker process so none waits for work;
     a library round before each service round.
@@ -309,15 +331,15 @@ async def alternate_rounds(
     """
     in_flight = REQUESTS_IN_FLIGHT_PER_WORKER_PROCESS * processes
     async with gateway_client(gateway_url) as client:
-        await wait_for_worker(client, payloads[0])
-        await post_all(client, payloads, in_flight)
+        await wait_for_worker(client, uploads[0])
+        await post_all(client, uploads, in_flight)
         round_seconds, image_seconds = [], []
         for _ in range(SERVICE_ROUNDS):
             await asyncio.to_thread(library.run_round)
-            seconds, job_ids = await post_all(client, payloads, in_flight)
+            seconds, job_ids = await post_all(client, uploads, in_flight)
             round_seconds.append(seconds)
             image_seconds += await worker_job_seconds(client, job_ids)
-    return Throughput(len(payloads), processes, round_seconds, image_seconds)
+    return Throughput(len(uploads), processes, round_seconds, image_seconds)
 
 
 async def alternate_single_calls(
@@ -329,15 +351,16 @@ async def alternate_single_calls(
     seconds for each job. The library runs in the event loop on purpose: nothing else is running.
     """
     _, data = photo
+    prepared = multipart_upload(photo)
     params = AnonymizeParams()
     library_seconds, request_seconds, job_ids = [], [], []
     async with gateway_client(gateway_url) as client:
         anonymizer.process(data, params)
-        await post_image(client, photo)
+        await post_image(client, prepared)
         for _ in range(LATENCY_REQUESTS):
             library_seconds.append(seconds_to_process(anonymizer, data, params))
             started = time.perf_counter()
-            job_ids.append(await post_image(client, photo))
+            job_ids.append(await post_image(client, prepared))
             request_seconds.append(time.perf_counter() - started)
         return library_seconds, request_seconds, await worker_job_seconds(client, job_ids)
 
@@ -346,32 +369,33 @@ def gateway_client(gateway_url: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=gateway_url, timeout=HTTP_TIMEOUT_SECONDS)
 
 
-async def wait_for_worker(client: httpx.AsyncClient, payload: Payload) -> None:
+async def wait_for_worker(client: httpx.AsyncClient, prepared: Upload) -> None:
     """Returns once an upload is answered with its image: a worker process has its models."""
     deadline = time.monotonic() + WORKER_START_TIMEOUT_SECONDS
-    while (await upload(client, payload)).status_code != httpx.codes.OK:
+    while (await upload(client, prepared)).status_code != httpx.codes.OK:
         if time.monotonic() > deadline:
             raise RuntimeError(f"no worker answered within {WORKER_START_TIMEOUT_SECONDS} s")
 
 
 async def post_all(
-    client: httpx.AsyncClient, payloads: list[Payload], in_flight: int
+    client: httpx.AsyncClient, uploads: list[Upload], in_flight: int
 ) -> tuple[float, list[str]]:
-    """Seconds from the first upload to the last image received, and the job ids."""
+    """Seconds from the first upload to the last image received, and the job ids; the uploads
+    start in the order given."""
     slots = asyncio.Semaphore(in_flight)
 
-    async def post_in_slot(payload: Payload) -> str:
+    async def post_in_slot(prepared: Upload) -> str:
         async with slots:
-            return await post_image(client, payload)
+            return await post_image(client, prepared)
 
     started = time.perf_counter()
-    job_ids = await asyncio.gather(*(post_in_slot(payload) for payload in payloads))
+    job_ids = await asyncio.gather(*(post_in_slot(prepared) for prepared in uploads))
     return time.perf_counter() - started, job_ids
 
 
-async def post_image(client: httpx.AsyncClient, payload: Payload) -> str:
+async def post_image(client: httpx.AsyncClient, prepared: Upload) -> str:
     """Uploads with ``?wait=`` and returns the job id once the anonymized image is received."""
-    response = await upload(client, payload)
+    response = await upload(client, prepared)
     if response.status_code != httpx.codes.OK:
         raise RuntimeError(
             f"POST /v1/images?wait={WAIT_SECONDS} answered {response.status_code}, "
@@ -380,10 +404,12 @@ async def post_image(client: httpx.AsyncClient, payload: Payload) -> str:
     return response.headers["X-Job-Id"]
 
 
-async def upload(client: httpx.AsyncClient, payload: Payload) -> httpx.Response:
-    extension, data = payload
+async def upload(client: httpx.AsyncClient, prepared: Upload) -> httpx.Response:
     return await client.post(
-        "/v1/images", params={"wait": WAIT_SECONDS}, files={"file": (f"photo{extension}", data)}
+        "/v1/images",
+        params={"wait": WAIT_SECONDS},
+        content=prepared.body,
+        headers={"Content-Type": prepared.content_type},
     )
 
 
