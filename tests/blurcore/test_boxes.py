@@ -9,6 +9,7 @@ from blurcore.boxes import (
     keep_plausible,
     merge_overlapping,
     pad,
+    raise_top,
     scale,
     shift,
     suppress_duplicates,
@@ -63,6 +64,11 @@ def test_pad_scales_around_centre_and_clips():
     np.testing.assert_allclose(padded, [[7.5, 5, 22.5, 35, 0.7]])
     clipped = pad(as_boxes([[0, 0, 10, 10, 1]]), 2.0, width=12, height=8)
     np.testing.assert_allclose(clipped, [[0, 0, 12, 8, 1]])
+
+
+def test_raise_top_grows_boxes_upward_only_and_stops_at_the_image_top():
+    raised = raise_top(as_boxes([[10, 20, 30, 60, 0.7], [0, 2, 10, 22, 0.9]]), 0.25)
+    np.testing.assert_allclose(raised, [[10, 10, 30, 60, 0.7], [0, 0, 10, 22, 0.9]])
 
 
 def test_keep_plausible_drops_tiny_and_elongated_boxes():

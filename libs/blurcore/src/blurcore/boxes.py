@@ -117,6 +117,13 @@ def shift(boxes: Boxes, dx: float, dy: float) -> Boxes:
     return shifted
 
 
+def raise_top(boxes: Boxes, fraction: float) -> Boxes:
+    """Move each box's top edge up by ``fraction`` of its height, not past the image's top."""
+    raised = boxes.copy()
+    raised[:, 1] = np.maximum(0.0, boxes[:, 1] - fraction * (boxes[:, 3] - boxes[:, 1]))
+    return raised
+
+
 def keep_plausible(boxes: Boxes, min_side: float, max_aspect: float) -> Boxes:
     """Drop boxes too small to be a face for the detector that produced them, or far from square.
 
