@@ -100,7 +100,8 @@ def anonymize(pixels: Pixels, regions: Boxes, params: AnonymizeParams) -> Pixels
         region = np.ascontiguousarray(colour[top:bottom, left:right])
         replaced = _anonymized(region, params).reshape(region.shape)
         inside = shape_mask(bottom - top, right - left, params.shape)
-        colour[top:bottom, left:right][inside] = replaced[inside]
+        # copyto with a mask writes in place; boolean indexing would gather and scatter copies.
+        np.copyto(colour[top:bottom, left:right], replaced, where=inside[..., None])
     if params.outline:
         _draw_outlines(colour, regions)
     return output

@@ -37,7 +37,9 @@ _CORRUPT = "image data is truncated or corrupt"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_IHDR_END = len(_PNG_SIGNATURE) + 4 + 4 + 13 + 4  # length, type, body, CRC
 _EXIF_ORIENTATION = 0x0112
-_PNG_COMPRESS_LEVEL = 6
+# OpenCV's default PNG level: on the dev PNGs, 4.7x faster to write than Pillow's level 6, for
+# files 5% larger.
+_PNG_COMPRESS_LEVEL = 1
 # Pillow raises any of these, rather than one error type, on data it cannot parse.
 _PILLOW_PARSE_ERRORS = (OSError, SyntaxError, ValueError, struct.error, zlib.error)
 
@@ -146,13 +148,9 @@ def encode(
     _require_layout(pixels)
     if not 1 <= jpeg_quality <= 100:
         raise ValueError(f"jpeg_quality must be within 1..100, got {jpeg_quality}")
-    if pixels.dtype == np.uint16 and format is ImageFormat.PNG:
-        return _encode_png16(pixels, icc_profile)
-    options: dict[str, object] = (
-        {"compress_level": _PNG_COMPRESS_LEVEL}
-        if format is ImageFormat.PNG
-        else {"quality": jpeg_quality}
-    )
+    if format is ImageFormat.PNG:
+        return _encode_png(pixels, icc_profile)
+    options: dict[str, object] = {"quality": jpeg_quality}
     if icc_profile:
         options["icc_profile"] = icc_profile
     keep_alpha = format is not ImageFormat.JPEG
@@ -169,9 +167,12 @@ def to_rgb8(pixels: Pixels) -> npt.NDArray[np.uint8]:
     """
     _require_layout(pixels)
     eight_bit = _as_uint8(pixels)
-    if eight_bit.ndim == 2:
-        return np.repeat(eight_bit[:, :, None], 3, axis=2)
-    return np.ascontiguousarray(eight_bit[..., 2::-1])
+    # cvtColor rather than a reversed numpy view made contiguous: ten times faster.
+    channels = 1 if eight_bit.ndim == 2 else eight_bit.shape[2]
+    return np.asarray(cv2.cvtColor(eight_bit, _TO_RGB[channels]), np.uint8)
+
+
+_TO_RGB = {1: cv2.COLOR_GRAY2RGB, 3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGB}
 
 
 def _read_header(data: bytes, format: ImageFormat) -> _Header:
@@ -291,13 +292,15 @@ def _to_pillow(pixels: npt.NDArray[np.uint8], keep_alpha: bool) -> Image.Image:
         return Image.fromarray(pixels)
     if pixels.shape[2] == 4 and keep_alpha:
         return Image.fromarray(cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA))
-    return Image.fromarray(np.ascontiguousarray(pixels[..., 2::-1]))
+    return Image.fromarray(to_rgb8(pixels))
 
 
-def _encode_png16(pixels: Pixels, icc_profile: bytes | None) -> bytes:
+def _encode_png(pixels: Pixels, icc_profile: bytes | None) -> bytes:
+    """OpenCV writes no metadata chunk at all, and keeps 16-bit samples; the colour profile
+    goes in by hand."""
     ok, buffer = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, _PNG_COMPRESS_LEVEL])
     if not ok:
-        raise ValueError(f"OpenCV could not encode a {pixels.shape} 16-bit PNG")
+        raise ValueError(f"OpenCV could not encode a {pixels.shape} {pixels.dtype} PNG")
     png = buffer.tobytes()
     if not icc_profile:
         return png
