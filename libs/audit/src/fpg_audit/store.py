@@ -203,30 +203,37 @@ class AuditStore:
             )
 
 
+# Built once: a statement given its values as parameters is compiled once and reused, where
+# ``insert().values(...)`` would build and coerce a new statement for every record.
+_CHAIN_HEAD = (
+    select(audit_records.c.seq, audit_records.c.hash).order_by(audit_records.c.seq.desc()).limit(1)
+)
+_INSERT_RECORD = insert(audit_records)
+
+
 def _append_locked(connection: Connection, events: Sequence[AuditEvent]) -> list[AuditRecord]:
     """Seal ``events`` onto the head of the chain; the caller holds the chain lock."""
-    head = connection.execute(
-        select(audit_records.c.seq, audit_records.c.hash)
-        .order_by(audit_records.c.seq.desc())
-        .limit(1)
-    ).first()
+    head = connection.execute(_CHAIN_HEAD).first()
     seq, prev_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
     sealed: list[AuditRecord] = []
+    rows: list[dict[str, Any]] = []
     for audit_event in events:
         seq += 1
         record = seal(audit_event, seq, utc_now(), prev_hash)
         body = record.body()
-        connection.execute(
-            insert(audit_records).values(
-                seq=seq,
-                body=canonical_json(body),
-                prev_hash=prev_hash,
-                hash=record.hash,
+        rows.append(
+            {
+                "seq": seq,
+                "body": canonical_json(body),
+                "prev_hash": prev_hash,
+                "hash": record.hash,
                 **{column: body[column] for column in INDEXED},
-            )
+            }
         )
         sealed.append(record)
         prev_hash = record.hash
+    if rows:
+        connection.execute(_INSERT_RECORD, rows)
     return sealed
 
 
