@@ -1,6 +1,6 @@
 """What a route needs, as ``Annotated`` aliases, so route signatures read as plain parameters."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -8,6 +8,7 @@ import redis
 from celery import Celery
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from fpg_api.errors import ApiError
 from fpg_api.metrics import GatewayMetrics
@@ -28,7 +29,7 @@ class Services:
     audit: AuditStore
 
 
-def _services(request: Request) -> Services:
+async def _services(request: Request) -> Services:  # async: no thread for a lookup
     services: Services = request.app.state.services
     return services
 
@@ -60,8 +61,8 @@ class Caller:
         return self.key is None or owner_key_id == self.key.id
 
 
-def _caller_with(role: Role) -> Callable[..., Caller]:
-    def caller(
+def _caller_with(role: Role) -> Callable[..., Awaitable[Caller]]:
+    async def caller(
         request: Request,
         services: ServicesDep,
         bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
@@ -78,7 +79,8 @@ def _caller_with(role: Role) -> Callable[..., Caller]:
                     headers={"WWW-Authenticate": "Bearer"},
                 )
             return Caller(None, client)
-        key = services.audit.authenticate(secret)
+        # Only a key needs the database, and only then a worker thread.
+        key = await run_in_threadpool(services.audit.authenticate, secret)
         if key is None:
             raise ApiError(
                 401,

@@ -30,12 +30,17 @@ async def _wait_until_finished(services: ServicesDep, job: JobRecord, seconds: f
     deadline = time.monotonic() + seconds
     while job.status not in FINISHED and (remaining := deadline - time.monotonic()) > 0:
         slice_seconds = min(WAIT_SLICE_SECONDS, remaining)
-        await run_in_threadpool(services.records.await_finished, job.id, slice_seconds)
-        latest = await run_in_threadpool(services.records.get_job, job.id)
+        latest = await run_in_threadpool(_job_after_waiting, services, job.id, slice_seconds)
         if latest is None:
             break
         job = latest
     return job
+
+
+def _job_after_waiting(services: ServicesDep, job_id: str, seconds: float) -> JobRecord | None:
+    """One trip to a worker thread: wait for the announcement, then read the record."""
+    services.records.await_finished(job_id, seconds)
+    return services.records.get_job(job_id)
 
 
 @router.post(
