@@ -30,7 +30,7 @@ from blurcore.params import AnonymizeParams, Profile
 from blurcore.pipeline import Anonymizer
 from fpg_api.localstack import free_port, start_gateway, start_private_redis, start_worker, stop_all
 
-SERVICE_ROUNDS = 3
+SERVICE_ROUNDS = 5
 REQUESTS_IN_FLIGHT_PER_WORKER_PROCESS = 2
 LATENCY_REQUESTS = 20
 LATENCY_PHOTO_SIZE = (1024, 768)
