@@ -47,7 +47,7 @@ eval: $(STAMP) ## Score the default profile on the shared dev set (DATASET=..., 
 	$(VENV)/bin/blurcore eval $(DATASET) --profile $(or $(PROFILE),default)
 
 bench: $(STAMP) ## Measure quality and speed side by side; writes docs/benchmarks.md
-	$(VENV)/bin/python bench/run_benchmarks.py --dataset $(DATASET) --out docs/benchmarks.md
+	UV=$(UV) $(VENV)/bin/python bench/run_benchmarks.py --dataset $(DATASET) --out docs/benchmarks.md
 
 bench-load: $(STAMP) ## 5,000 images through a local stack with hey: errors, latency, memory growth; writes docs/reliability.md
 	$(VENV)/bin/python bench/load_bench.py --requests 5000 --out docs/reliability.md
