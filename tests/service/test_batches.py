@@ -85,6 +85,19 @@ def test_get_batch_result_keeps_paths_and_reports_every_entry(
         assert by_path[path]["input_sha256"] == hashlib.sha256(astronaut_jpeg).hexdigest()
 
 
+def test_an_image_named_like_the_report_is_skipped_not_clashing(client, astronaut_jpeg):
+    upload = _zip({"report.json": astronaut_jpeg, "a.jpg": astronaut_jpeg})
+    accepted = client.post("/v1/batches", files={"file": ("x.zip", upload)}).json()
+    wait_for_batch(client, accepted["id"])
+    with zipfile.ZipFile(io.BytesIO(client.get(accepted["result_url"]).content)) as archive:
+        assert sorted(archive.namelist()) == ["a.jpg", "report.json"]
+        report = json.loads(archive.read("report.json"))
+    by_path = {image["path"]: image for image in report["images"]}
+    assert by_path["report.json"]["status"] == "skipped"
+    assert "reserved" in by_path["report.json"]["error"]
+    assert by_path["a.jpg"]["status"] == "done"
+
+
 def test_get_batch_result_before_finished_is_conflict(client, stack):
     # A batch whose job is still queued: create the records directly, with no task sent.
     records = RecordStore(stack.redis, "fpg", 60)

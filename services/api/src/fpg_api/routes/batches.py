@@ -26,6 +26,7 @@ from jobstore.records import BatchEntry, BatchRecord, JobRecord, JobStatus
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"], responses=error_responses(401, 403))
 
+REPORT_NAME = "report.json"  # at the root of the result ZIP, beside the images
 BatchId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The id the upload returned.")]
 
 
@@ -66,6 +67,15 @@ def _submit_batch(
             if entry.data is None:
                 batch.entries.append(
                     BatchEntry(path=entry.name, status=entry.status, error=entry.error)
+                )
+            elif entry.name == REPORT_NAME:
+                batch.entries.append(
+                    BatchEntry(
+                        path=entry.name,
+                        status="skipped",
+                        error=f"the name {REPORT_NAME} is reserved for the batch report",
+                        input_sha256=hashlib.sha256(entry.data).hexdigest(),
+                    )
                 )
             elif not is_image_candidate(entry.name, entry.data):
                 batch.entries.append(
@@ -205,7 +215,7 @@ def get_batch(services: ServicesDep, caller: SubmitterDep, batch_id: BatchId) ->
 
 @router.get(
     "/{batch_id}/result",
-    summary="A ZIP of the anonymized images and report.json",
+    summary=f"A ZIP of the anonymized images and {REPORT_NAME}",
     response_class=Response,
     responses={200: {"content": {"application/zip": {}}}, **error_responses(404, 409)},
 )
@@ -228,7 +238,7 @@ def get_batch_result(services: ServicesDep, caller: SubmitterDep, batch_id: Batc
                 continue
             archive.writestr(entry.path, data)
         report = BatchReport(id=batch.id, params=batch.params, summary=progress, images=images)
-        archive.writestr("report.json", json.dumps(report.model_dump(mode="json"), indent=2))
+        archive.writestr(REPORT_NAME, json.dumps(report.model_dump(mode="json"), indent=2))
     return Response(
         buffer.getvalue(),
         media_type="application/zip",
