@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fpg_api.localstack import free_port, redis_answers
+from fpg_api.localstack import LocalSettings, free_port, redis_answers
 from fpg_audit import AuditStore
 
 
@@ -22,7 +22,7 @@ def test_fpg_local_starts_everything_and_sigterm_stops_it(astronaut_jpeg, tmp_pa
         **os.environ,
         "FPG_REDIS_URL": redis_url,
         "FPG_PORT": str(port),
-        "FPG_WORKER_PROCESSES": "1",
+        "FPG_WORKER_CONCURRENCY": "1",
         "FPG_AUDIT_DATABASE_URL": audit_database,
     }
     launcher = Path(sys.executable).parent / "fpg-local"
@@ -55,3 +55,9 @@ def test_fpg_local_starts_everything_and_sigterm_stops_it(astronaut_jpeg, tmp_pa
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_worker_processes_use_the_worker_images_setting(monkeypatch):
+    # One name for "worker processes" in fpg-local and in the worker image.
+    monkeypatch.setenv("FPG_WORKER_CONCURRENCY", "3")
+    assert LocalSettings().worker_concurrency == 3

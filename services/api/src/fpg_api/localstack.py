@@ -32,7 +32,8 @@ STOP_GRACE_SECONDS = 20
 class LocalSettings(GatewaySettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
-    worker_processes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    # Worker processes; the same name the worker image reads (Celery calls it concurrency).
+    worker_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
 
 
 def free_port() -> int:
@@ -138,7 +139,7 @@ def main() -> int:
         if not redis_answers(settings.redis_url):
             log.info("starting a private Redis", extra={"status": settings.redis_url})
             started.append(start_private_redis(settings.redis_url))
-        started.append(start_worker(settings.redis_url, settings.worker_processes))
+        started.append(start_worker(settings.redis_url, settings.worker_concurrency))
         started.append(start_gateway(settings.redis_url, settings.host, settings.port))
         log.info(f"Face Privacy Guard is up at http://{settings.host}:{settings.port}/docs")
         while all(process.poll() is None for process in started):
