@@ -82,15 +82,19 @@ class ThroughputPair:
     service: Throughput
 
     @property
-    def ratio(self) -> float:
-        """Service images/s over the library's, the median over pairs of rounds run one after
-        the other: each pair met the same load from the rest of the machine."""
-        return statistics.median(
+    def pair_ratios(self) -> list[float]:
+        """Service images/s over the library's in each pair of rounds run one after the other:
+        each pair met the same load from the rest of the machine."""
+        return [
             library / service
             for library, service in zip(
                 self.library.round_seconds, self.service.round_seconds, strict=True
             )
-        )
+        ]
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.pair_ratios)
 
 
 @dataclass(frozen=True)
@@ -466,7 +470,9 @@ def service_section(figures: ServiceFigures, dataset_label: str) -> list[str]:
         "service; *busy share* is the sum of those times over the processes' time in the rounds "
         "(the rest they waited for work, or for the slower process to finish). *service / "
         "library* is the median over the pairs of rounds (a library round and the service round "
-        "right after it) of the ratio of their images/s. 1-minute load "
+        "right after it) of the ratio of their images/s, each listed beside it; it can differ "
+        "from the ratio of the two *images/s* columns, which take each side's median round "
+        "separately. 1-minute load "
         f"average: {load_at_start:.2f} when the section started, {load_at_end:.2f} when it ended.",
         "",
         *throughput_table(figures.throughput),
@@ -487,11 +493,12 @@ def throughput_table(pairs: dict[int, ThroughputPair]) -> list[str]:
     rows = []
     for processes, pair in pairs.items():
         rows += [
-            throughput_row(f"library, {process_count(processes)}", pair.library, "-"),
+            throughput_row(f"library, {process_count(processes)}", pair.library, "-", "-"),
             throughput_row(
                 f"service, worker with {process_count(processes)}",
                 pair.service,
                 f"{pair.ratio:.2f}",
+                ", ".join(f"{ratio:.2f}" for ratio in pair.pair_ratios),
             ),
         ]
     header = [
@@ -499,18 +506,20 @@ def throughput_table(pairs: dict[int, ThroughputPair]) -> list[str]:
         "median round (s)",
         "images/s",
         "service / library",
+        "each pair of rounds",
         "median ms/image",
         "busy share",
     ]
     return markdown_table(header, rows)
 
 
-def throughput_row(name: str, throughput: Throughput, ratio: str) -> list[str]:
+def throughput_row(name: str, throughput: Throughput, ratio: str, pair_ratios: str) -> list[str]:
     return [
         name,
         f"{throughput.median_round_seconds:.2f}",
         f"{throughput.images_per_second:.2f}",
         ratio,
+        pair_ratios,
         f"{percentile_ms(throughput.image_seconds, 50):.0f}",
         f"{throughput.busy_share:.0%}",
     ]
