@@ -10,7 +10,7 @@ from blurcore.boxes import iou_matrix
 from blurcore.evaluation import evaluate, load_samples
 from blurcore.imageio import ImageFormat
 from blurcore.params import Profile, Shape
-from blurcore.pipeline import Anonymizer, sha256_hex
+from blurcore.pipeline import Anonymizer, cache_key_of_digest, sha256_hex
 
 from ..conftest import decode_rgb
 
@@ -103,6 +103,13 @@ def test_cache_key_depends_on_bytes_and_every_parameter(astronaut_jpeg):
     assert base != cache_key(astronaut_jpeg + b"\x00", AnonymizeParams())
     for change in ({"padding": 1.4}, {"mode": "pixelate"}, {"profile": "fast"}, {"denoise": True}):
         assert base != cache_key(astronaut_jpeg, AnonymizeParams(**change))
+
+
+def test_cache_key_of_a_digest_equals_the_key_of_its_bytes(astronaut_jpeg):
+    params = AnonymizeParams(padding=1.5)
+    assert cache_key_of_digest(sha256_hex(astronaut_jpeg), params) == cache_key(
+        astronaut_jpeg, params
+    )
 
 
 def test_params_refuse_out_of_range_and_unknown_fields():

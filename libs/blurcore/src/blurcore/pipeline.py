@@ -18,8 +18,14 @@ def sha256_hex(data: bytes) -> str:
 
 def cache_key(data: bytes, params: AnonymizeParams) -> str:
     """Same bytes and same parameters give the same key, so a result can be reused safely."""
+    return cache_key_of_digest(sha256_hex(data), params)
+
+
+def cache_key_of_digest(input_sha256: str, params: AnonymizeParams) -> str:
+    """``cache_key`` from the input's SHA-256, for a caller that has it already (a result's
+    ``input_sha256``), so large uploads are not hashed twice."""
     canonical = json.dumps(params.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return sha256_hex(sha256_hex(data).encode() + b"\n" + canonical.encode())
+    return sha256_hex(input_sha256.encode() + b"\n" + canonical.encode())
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ import logging
 import time
 from dataclasses import dataclass
 
-from blurcore import Anonymizer, BlurcoreError, cache_key
+from blurcore import Anonymizer, BlurcoreError
 from blurcore.boxes import to_xywh
+from blurcore.pipeline import cache_key_of_digest
 from fpg_audit import AuditEvent, AuditStore
 from jobstore.audit_events import image_event
 from jobstore.blobstore import BlobStore, input_key, result_key
@@ -70,7 +71,7 @@ class JobRunner:
             self.blobs.delete(result_key(job_id))
             self._fail(job, "the audit trail could not be written; the result was discarded", data)
             raise
-        if not self.records.finish_job(job, cache_key(data, job.params)):
+        if not self.records.finish_job(job, cache_key_of_digest(result.input_sha256, job.params)):
             self.blobs.delete(result_key(job_id))  # deleted meanwhile: keep nothing
             self._audit(
                 AuditEvent(
