@@ -1,8 +1,19 @@
-"""What every section of docs/benchmarks.md shares: tables, checks against targets, progress."""
+"""What every benchmark page shares: the machine, tables, checks against targets, progress."""
 
+import os
+import platform
+import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -29,3 +40,33 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list
 
 def progress(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def machine_lines() -> list[str]:
+    """When, on what and by which command a page's figures were measured."""
+    return [
+        f"- Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores "
+        f"({len(os.sched_getaffinity(0))} usable by this process)",
+        f"- Python {platform.python_version()}, numpy {np.__version__}, opencv "
+        f"{cv2.__version__}, onnxruntime {version('onnxruntime')}, ai-edge-litert "
+        f"{version('ai-edge-litert')}, Pillow {version('pillow')}",
+        f"- Command: `{invoking_command()}`",
+    ]
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            return value.strip()
+    return platform.processor() or "unknown CPU"
+
+
+def invoking_command() -> str:
+    command = shlex.join(sys.argv)
+    return f"uv run python {command}" if "UV" in os.environ else shlex.join(sys.orig_argv)
+
+
+def display_path(path: Path) -> str:
+    return os.path.relpath(path.resolve(), REPO_ROOT)

@@ -12,7 +12,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -21,14 +20,21 @@ import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 
 import cv2
 import numpy as np
-from page import Check, checks_table, markdown_table, progress
+from page import (
+    REPO_ROOT,
+    Check,
+    checks_table,
+    display_path,
+    machine_lines,
+    markdown_table,
+    progress,
+)
 from rounds import Payload, read_payloads, time_rounds
 from service_bench import SERVICE_ROUNDS, ServiceFigures, measure_service, service_section
 
@@ -45,7 +51,6 @@ from blurcore.scoring import (
     summarize,
 )
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATASET = REPO_ROOT.parent / "shared" / "data" / "faces" / "dev"
 DEFAULT_OUT = REPO_ROOT / "docs" / "benchmarks.md"
 DEFAULT_ROUNDS = 5
@@ -400,31 +405,9 @@ def deface_checks(ours: Speed, deface: DefaceRun) -> list[Check]:
 # The page
 
 
-def machine_lines(deface_versions: dict[str, str]) -> list[str]:
+def deface_line(deface_versions: dict[str, str]) -> str:
     deface_env = ", ".join(f"{name} {number}" for name, number in deface_versions.items())
-    return [
-        f"- Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores "
-        f"({len(os.sched_getaffinity(0))} usable by this process)",
-        f"- Python {platform.python_version()}, numpy {np.__version__}, opencv "
-        f"{cv2.__version__}, onnxruntime {version('onnxruntime')}, ai-edge-litert "
-        f"{version('ai-edge-litert')}, Pillow {version('pillow')}",
-        f"- deface's isolated environment: {deface_env}",
-        f"- Command: `{invoking_command()}`",
-    ]
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "model name":
-            return value.strip()
-    return platform.processor() or "unknown CPU"
-
-
-def invoking_command() -> str:
-    command = shlex.join(sys.argv)
-    return f"uv run python {command}" if "UV" in os.environ else shlex.join(sys.orig_argv)
+    return f"- deface's isolated environment: {deface_env}"
 
 
 def quality_section(qualities: list[ProfileQuality]) -> list[str]:
@@ -602,7 +585,8 @@ def render_page(
         f"`{display_path(dataset)}` (`images/` + `negatives/`), all measured side by side in "
         "one run on the machine below. images/s = photos / median round time.",
         "",
-        *machine_lines(deface.versions),
+        *machine_lines(),
+        deface_line(deface.versions),
         "",
         *quality_section(qualities),
         "",
@@ -613,10 +597,6 @@ def render_page(
         *service_section(service, display_path(dataset)),
     ]
     return "\n".join(lines) + "\n"
-
-
-def display_path(path: Path) -> str:
-    return os.path.relpath(path.resolve(), REPO_ROOT)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
