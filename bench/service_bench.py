@@ -45,6 +45,9 @@ WORKER_ENV = {"FPG_INFERENCE_THREADS": "1", **STACK_ENV}
 LOOPBACK = "127.0.0.1"
 
 HTTP_TIMEOUT_SECONDS = WAIT_SECONDS + 30
+# Idle connections close on the client's side before uvicorn's 5 s keep-alive ends: otherwise a
+# request sent after a library round of about 5 s can meet a connection the server is closing.
+CLIENT_KEEPALIVE_SECONDS = 2
 WORKER_START_TIMEOUT_SECONDS = 120
 LIBRARY_ROUND_TIMEOUT_SECONDS = 180  # the first round also waits for loading and warm-up
 
@@ -375,7 +378,9 @@ def gateway_client(gateway_url: str) -> aiohttp.ClientSession:
     """aiohttp: it spends about 0.8 ms of CPU per upload where httpx spends about 3, on the cores
     the service being measured runs on."""
     return aiohttp.ClientSession(
-        gateway_url, timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_SECONDS)
+        gateway_url,
+        timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_SECONDS),
+        connector=aiohttp.TCPConnector(keepalive_timeout=CLIENT_KEEPALIVE_SECONDS),
     )
 
 

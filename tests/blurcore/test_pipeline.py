@@ -1,5 +1,6 @@
 import io
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -132,3 +133,24 @@ def test_default_profile_protects_close_up_portraits_and_spares_negatives(anonym
     report, _scores = evaluate(portraits + negatives, anonymizer, AnonymizeParams())
     assert report.buckets[">=128"].protected == report.buckets[">=128"].faces
     assert report.negative_pixel_share < 0.05
+
+
+@pytest.fixture
+def restore_opencv_threads():
+    threads = cv2.getNumThreads()
+    yield
+    cv2.setNumThreads(threads)
+
+
+@pytest.mark.usefixtures("restore_opencv_threads")
+def test_thread_count_also_limits_opencv():
+    cv2.setNumThreads(4)
+    Anonymizer(threads=1)
+    assert cv2.getNumThreads() == 1
+
+
+@pytest.mark.usefixtures("restore_opencv_threads")
+def test_no_thread_count_leaves_opencv_as_it_was():
+    cv2.setNumThreads(3)
+    Anonymizer()
+    assert cv2.getNumThreads() == 3

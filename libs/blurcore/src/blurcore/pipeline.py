@@ -4,6 +4,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+import cv2
+
 from blurcore import imageio
 from blurcore.anonymize import anonymize
 from blurcore.boxes import Boxes, pad
@@ -50,6 +52,13 @@ class Anonymizer:
     """Holds loaded detectors; create one per process, after any fork, and reuse it."""
 
     def __init__(self, threads: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        """``threads``: how many threads the detectors and OpenCV's image operations use; None
+        leaves both at every core. One process per core wants 1: OpenCV's thread pool is
+        process-wide and sized to every core, so N processes would otherwise run N threads per
+        core between them.
+        """
+        if threads is not None:
+            cv2.setNumThreads(threads)
         self.finder = FaceFinder(threads)
         self.max_pixels = max_pixels
 

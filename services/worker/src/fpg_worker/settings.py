@@ -8,5 +8,6 @@ class WorkerSettings(StoreSettings, AuditSettings):
     inference_threads: int = Field(
         default=1,
         ge=1,
-        description="Threads per worker process; with one process per core, 1 uses every core.",
+        description="Threads per worker process, for detection and OpenCV's image operations; "
+        "with one process per core, 1 uses every core.",
     )
