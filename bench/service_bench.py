@@ -478,7 +478,8 @@ def service_section(figures: ServiceFigures, dataset_label: str) -> list[str]:
         "right after it) of the ratio of their images/s, each listed beside it; it can differ "
         "from the ratio of the two *images/s* columns, which take each side's median round "
         "separately. 1-minute load "
-        f"average: {load_at_start:.2f} when the section started, {load_at_end:.2f} when it ended.",
+        f"average: {load_at_start:.2f} when the section started, {load_at_end:.2f} when it ended. "
+        "The same pairing from 1 to 16 processes: [scaling.md](scaling.md).",
         "",
         *throughput_table(figures.throughput),
         "",
