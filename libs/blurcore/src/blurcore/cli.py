@@ -48,7 +48,10 @@ def _add_params_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-detection-side", type=int, default=defaults.max_detection_side)
     group.add_argument("--jpeg-quality", type=int, default=defaults.jpeg_quality)
     parser.add_argument(
-        "--threads", type=int, default=None, help="inference threads (default: all cores)"
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for detection and image operations (default: all cores)",
     )
 
 
