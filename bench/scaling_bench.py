@@ -94,7 +94,8 @@ def scaling_page(scaling: Scaling, dataset: Path) -> str:
     lines = [
         "# Scaling with worker processes",
         "",
-        "Produced by `make bench-scaling` (`bench/scaling_bench.py`), which overwrites this page. "
+        "Produced by `bench/scaling_bench.py` (`make bench-scaling`; `bench/lent_machine.sh run` "
+        "on a machine without uv), which overwrites this page. "
         f"The {photos} photos of `{display_path(dataset)}`, at each process count the pairing of "
         "section 4 of [benchmarks.md](benchmarks.md): blurcore alone in N spawned processes "
         "(`Anonymizer(threads=1)`, the photos shared out by pixel count) and the service (a "
