@@ -159,6 +159,9 @@ def encode(
     return buffer.getvalue()
 
 
+_TO_RGB = {1: cv2.COLOR_GRAY2RGB, 3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGB}  # by channel count
+
+
 def to_rgb8(pixels: Pixels) -> npt.NDArray[np.uint8]:
     """Any decoded layout as a contiguous HxWx3 uint8 RGB array, the input the detectors take.
 
@@ -170,9 +173,6 @@ def to_rgb8(pixels: Pixels) -> npt.NDArray[np.uint8]:
     # cvtColor rather than a reversed numpy view made contiguous: ten times faster.
     channels = 1 if eight_bit.ndim == 2 else eight_bit.shape[2]
     return np.asarray(cv2.cvtColor(eight_bit, _TO_RGB[channels]), np.uint8)
-
-
-_TO_RGB = {1: cv2.COLOR_GRAY2RGB, 3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGB}
 
 
 def _read_header(data: bytes, format: ImageFormat) -> _Header:
