@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATASET = REPO_ROOT.parent / "shared" / "data" / "faces" / "dev"
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from page import (
+    DEFAULT_DATASET,
     REPO_ROOT,
     Check,
     checks_table,
@@ -51,7 +52,6 @@ from blurcore.scoring import (
     summarize,
 )
 
-DEFAULT_DATASET = REPO_ROOT.parent / "shared" / "data" / "faces" / "dev"
 DEFAULT_OUT = REPO_ROOT / "docs" / "benchmarks.md"
 DEFAULT_ROUNDS = 5
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from page import (
+    DEFAULT_DATASET,
     REPO_ROOT,
     Check,
     checks_table,
@@ -39,7 +40,6 @@ from service_bench import (
 
 from blurcore.evaluation import load_samples
 
-DEFAULT_DATASET = REPO_ROOT.parent / "shared" / "data" / "faces" / "dev"
 DEFAULT_OUT = REPO_ROOT / "docs" / "scaling.md"
 # A round sends every photo this many times over per process at least, so that at 16 processes
 # a round is not decided by whichever process drew the largest photo last.
