@@ -86,6 +86,17 @@ def test_gateway_command_serves_the_app_factory_on_8080():
     assert "127.0.0.1:8080/healthz" in healthcheck
 
 
+INGRESS_NGINX_UPSTREAM_KEEPALIVE_SECONDS = 60  # its ConfigMap's upstream-keepalive-timeout
+
+
+def test_gateway_keeps_idle_connections_longer_than_the_ingress_proxy():
+    """The side that closes an idle connection first must be the proxy, or it can reuse one the
+    gateway is closing and answer an upload with 502."""
+    command = json_form(STAGES["gateway"].last("CMD") or "")
+    keep_alive = int(command[command.index("--timeout-keep-alive") + 1])
+    assert keep_alive > INGRESS_NGINX_UPSTREAM_KEEPALIVE_SECONDS
+
+
 def test_worker_command_runs_celery_prefork_on_the_worker_app():
     command = " ".join(json_form(STAGES["worker"].last("CMD") or ""))
     assert "exec celery -A fpg_worker.celery_app worker --pool prefork --concurrency" in command
