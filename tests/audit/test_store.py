@@ -6,11 +6,16 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import delete, text, update
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import delete, insert, select, text, update
 
 from fpg_audit import GENESIS_HASH, AuditEvent, AuditFilter, AuditStore, Role, record_hash
+from fpg_audit.chain import canonical_json, seal
 from fpg_audit.cli import audit_main, keys_main, verify_export, write_csv, write_jsonl
-from fpg_audit.schema import api_keys, audit_records
+from fpg_audit.database import alembic_config, migrate
+from fpg_audit.schema import api_keys, audit_records, metadata
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -77,6 +82,37 @@ def test_migrations_run_once_and_again_harmlessly(database_url, store):
     again = AuditStore.connect(database_url)  # a second process starting: nothing to do
     assert again.count() == 1
     again.close()
+
+
+def test_upgrading_copies_each_expiry_out_of_records_written_before(store):
+    """Records sealed at revision 0001, before result_expires_at had a column, get it filled from
+    their body by 0002, so the chain still verifies and the sweep finds them."""
+    expires_at = "2000-01-01T00:00:00.000000Z"
+    events = [_image(1, result_expires_at=expires_at), AuditEvent(event="job_deleted", job_id="d")]
+    at_0001 = ("seq", "time", "event", "outcome", "job_id", "batch_id", "key_id")
+    with store.engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0001")
+        prev_hash = GENESIS_HASH
+        for seq, event in enumerate(events, start=1):
+            record = seal(event, seq, "2026-11-26T00:00:00.000000Z", prev_hash)
+            body = record.body()
+            row = {column: body[column] for column in at_0001}
+            connection.execute(
+                insert(audit_records).values(
+                    **row, body=canonical_json(body), prev_hash=prev_hash, hash=record.hash
+                )
+            )
+            prev_hash = record.hash
+    migrate(store.engine)
+
+    with store.engine.connect() as connection:
+        copied = connection.execute(
+            select(audit_records.c.seq, audit_records.c.result_expires_at).order_by("seq")
+        ).all()
+    assert [tuple(row) for row in copied] == [(1, expires_at), (2, None)]
+    assert store.verify().ok
+    swept = store.record_expired_results("2026-11-26T00:00:00.000000Z", lambda _job: False)
+    assert [record.job_id for record in swept] == [events[0].job_id]
 
 
 @pytest.mark.parametrize(
@@ -234,3 +270,9 @@ def test_expired_results_are_recorded_once_and_only_when_gone(store):
     assert first[0].output_sha256 == "b" * 64
     assert again == []
     assert store.verify().ok
+
+
+def test_migrations_build_the_schema_the_code_declares(store):
+    with store.engine.connect() as connection:
+        drift = compare_metadata(MigrationContext.configure(connection), metadata)
+    assert drift == []

@@ -52,10 +52,15 @@ def lock_chain(connection: Connection) -> None:
 
 def migrate(engine: Engine) -> None:
     """``alembic upgrade head``, under a lock, so processes starting together migrate once."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
     with engine.connect().execution_options(immediate=True) as connection, connection.begin():
         if connection.dialect.name == "postgresql":
             connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(alembic_config(connection), "head")
+
+
+def alembic_config(connection: Connection) -> Config:
+    """The project's migrations, run on ``connection`` (inside its transaction)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config

@@ -16,6 +16,7 @@ audit_records = Table(
     Column("job_id", String(64)),
     Column("batch_id", String(64)),
     Column("key_id", String(64)),
+    Column("result_expires_at", String(32)),
     Column("body", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
@@ -23,6 +24,8 @@ audit_records = Table(
     Index("ix_audit_records_job_id", "job_id"),
     Index("ix_audit_records_batch_id", "batch_id"),
     Index("ix_audit_records_key_id", "key_id"),
+    # The expiry sweep reads only the images that are due, not every one still within retention.
+    Index("ix_audit_records_result_expires_at", "result_expires_at"),
 )
 
 api_keys = Table(

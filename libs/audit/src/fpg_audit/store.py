@@ -21,7 +21,7 @@ from fpg_audit.database import lock_chain, make_engine, migrate
 from fpg_audit.keys import ApiKey, Role, new_key_id, new_secret, secret_sha256
 from fpg_audit.schema import api_keys, audit_records
 
-INDEXED = ("time", "event", "outcome", "job_id", "batch_id", "key_id")
+INDEXED = ("time", "event", "outcome", "job_id", "batch_id", "key_id", "result_expires_at")
 VERIFY_CHUNK = 1000
 
 
@@ -82,9 +82,10 @@ class AuditStore:
         deleted_batches = select(audit_records.c.batch_id).where(
             audit_records.c.event == "batch_deleted", audit_records.c.batch_id.is_not(None)
         )
-        candidates = select(audit_records.c.body).where(
+        due = select(audit_records.c.body).where(
             audit_records.c.event == "image",
             audit_records.c.outcome == "done",
+            audit_records.c.result_expires_at <= now,
             audit_records.c.job_id.not_in(closed),
             or_(
                 audit_records.c.batch_id.is_(None),
@@ -95,10 +96,9 @@ class AuditStore:
         with connection, connection.begin():
             lock_chain(connection)
             expired = []
-            for row in connection.execute(candidates.order_by(audit_records.c.seq)):
+            for row in connection.execute(due.order_by(audit_records.c.seq)):
                 image = json.loads(row.body)
-                expires_at = image.get("result_expires_at")
-                if expires_at is None or expires_at > now or result_still_stored(image["job_id"]):
+                if result_still_stored(image["job_id"]):
                     continue
                 expired.append(
                     AuditEvent(
@@ -106,7 +106,7 @@ class AuditStore:
                         job_id=image["job_id"],
                         batch_id=image["batch_id"],
                         output_sha256=image["output_sha256"],
-                        reason=f"retention ended at {expires_at}",
+                        reason=f"retention ended at {image['result_expires_at']}",
                     )
                 )
             return _append_locked(connection, expired)
