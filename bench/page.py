@@ -43,6 +43,14 @@ def progress(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
+def publish(page: str, out: Path) -> None:
+    """Print a finished page and write it over ``out``."""
+    print(page)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page)
+    progress(f"wrote {out}")
+
+
 def machine_lines() -> list[str]:
     """When, on what and by which command a page's figures were measured."""
     return [

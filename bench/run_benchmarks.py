@@ -35,6 +35,7 @@ from page import (
     machine_lines,
     markdown_table,
     progress,
+    publish,
 )
 from rounds import Payload, read_payloads, time_rounds
 from service_bench import SERVICE_ROUNDS, ServiceFigures, measure_service, service_section
@@ -634,10 +635,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     page = render_page(
         args.dataset, args.rounds, qualities, one_core, default_speed, deface, service
     )
-    print(page)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(page)
-    progress(f"wrote {args.out}")
+    publish(page, args.out)
     return 0
 
 

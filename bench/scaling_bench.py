@@ -25,6 +25,7 @@ from page import (
     machine_lines,
     markdown_table,
     progress,
+    publish,
 )
 from rounds import read_payloads
 from service_bench import (
@@ -178,10 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     scaling = measure_scaling([sample.path for sample in samples], process_counts)
     page = scaling_page(scaling, args.dataset)
-    print(page)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(page)
-    progress(f"wrote {args.out}")
+    publish(page, args.out)
     return 0
 
 
