@@ -11,3 +11,12 @@ class UnsupportedImageError(BlurcoreError):
 
 class ImageTooLargeError(BlurcoreError):
     """The image declares more pixels than allowed (a decompression bomb, or simply too big)."""
+
+
+class UnsupportedVideoError(BlurcoreError):
+    """The file is not a video this library reads (no video stream, truncated, corrupt), or it
+    decoded with errors part of the way through: no output is written in either case."""
+
+
+class VideoTooLargeError(BlurcoreError):
+    """The video's frames declare more pixels than allowed, or it lasts longer than allowed."""

@@ -3,6 +3,7 @@
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 
@@ -10,12 +11,18 @@ from blurcore import imageio
 from blurcore.anonymize import anonymize
 from blurcore.boxes import Boxes, pad
 from blurcore.finder import FaceFinder
-from blurcore.imageio import DEFAULT_MAX_PIXELS, DecodedImage, ImageFormat
+from blurcore.imageio import DEFAULT_MAX_PIXELS, DecodedImage, ImageFormat, Pixels
 from blurcore.params import AnonymizeParams, Profile
 
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256_hex(path: Path) -> str:
+    """``sha256_hex`` of a file's bytes, read in chunks (a video need not fit in memory)."""
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def cache_key(data: bytes, params: AnonymizeParams) -> str:
@@ -59,15 +66,20 @@ class Anonymizer:
         """
         if threads is not None:
             cv2.setNumThreads(threads)
+        self.threads = threads
         self.finder = FaceFinder(threads)
         self.max_pixels = max_pixels
 
     def load(self, profiles: tuple[Profile, ...] = tuple(Profile)) -> None:
         self.finder.load(profiles)
 
+    def find_faces(self, pixels: Pixels, params: AnonymizeParams) -> Boxes:
+        """The face boxes (unpadded) in ``pixels``, an upright image or video frame."""
+        return self.finder.find(imageio.to_rgb8(pixels), params)
+
     def detect(self, image: DecodedImage, params: AnonymizeParams) -> tuple[Boxes, Boxes]:
         """The face boxes, and the padded regions that anonymization covers, in image pixels."""
-        faces = self.finder.find(imageio.to_rgb8(image.pixels), params)
+        faces = self.find_faces(image.pixels, params)
         height, width = image.pixels.shape[:2]
         return faces, pad(faces, params.padding, width, height)
 
