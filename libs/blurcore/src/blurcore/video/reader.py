@@ -6,9 +6,11 @@ the output needs no matrix. A stream that decodes with errors part of the way th
 before the frames its container declares, raises: a partly anonymized video is never written.
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import av
 import av.audio.stream
@@ -23,13 +25,17 @@ import numpy.typing as npt
 from blurcore.errors import UnsupportedVideoError
 
 BGRFrame = npt.NDArray[np.uint8]
-AudioPacket = av.packet.Packet[av.audio.stream.AudioStream]
+if TYPE_CHECKING:  # PyAV's Packet is generic in its stubs only
+    AudioPacket = av.packet.Packet[av.audio.stream.AudioStream]
 
 # FFmpeg decoders hide damage by default (concealment); "explode" makes them report it instead,
 # and a damaged frame ends the run rather than being anonymized from garbage.
 _DECODER_OPTIONS = {"err_detect": "explode"}
 _COLORSPACE_BT709, _COLORSPACE_BT2020_NCL, _COLORSPACE_BT2020_CL = 1, 9, 10
 _RANGE_FULL = 2
+# A file whose packets end this many frames before its header's duration was cut short.
+_MISSING_FRAMES_TOLERATED = 2
+_FALLBACK_RATE = 25.0
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,7 @@ class ColourDescription:
     transfer: int
 
     @classmethod
-    def of(cls, frame: av.video.frame.VideoFrame) -> "ColourDescription":
+    def of(cls, frame: av.video.frame.VideoFrame) -> ColourDescription:
         if frame.colorspace == _COLORSPACE_BT709:
             matrix = 1
         elif frame.colorspace in (_COLORSPACE_BT2020_NCL, _COLORSPACE_BT2020_CL):
@@ -87,6 +93,61 @@ def to_picture(frame: av.video.frame.VideoFrame, index: int) -> Picture:
     return Picture(index=index, pts=frame.pts, time=time, pixels=upright, colour=colour)
 
 
+class _Coverage:
+    """How much time the demuxed packets span, to tell a complete file from a cut one: a cut
+    Matroska or MP4 file still opens, and its demuxer just ends early."""
+
+    def __init__(self) -> None:
+        self.start: float | None = None
+        self.end = 0.0
+
+    def add(self, packet: av.packet.Packet) -> None:  # type: ignore[type-arg]
+        if packet.pts is None or packet.time_base is None:
+            return
+        start = float(packet.pts * packet.time_base)
+        self.start = start if self.start is None else min(self.start, start)
+        duration = packet.duration or 0
+        self.end = max(self.end, float((packet.pts + duration) * packet.time_base))
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start if self.start is not None else 0.0
+
+
+def _declared_seconds(
+    container: av.container.InputContainer,
+    video: av.video.stream.VideoStream,
+    with_audio: bool,
+) -> float | None:
+    """What the header says the demuxed streams span: the video's own duration, or the whole
+    file's when the audio is read too (a file's audio may outlast its video)."""
+    if not with_audio and video.duration is not None and video.time_base is not None:
+        return float(video.duration * video.time_base)
+    if with_audio and container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+def _check_complete(
+    container: av.container.InputContainer,
+    video: av.video.stream.VideoStream,
+    with_audio: bool,
+    frames: int,
+    coverage: _Coverage,
+) -> None:
+    if frames == 0:
+        raise UnsupportedVideoError("the video stream holds no frame that decodes")
+    # AVI counts a placeholder packet of packed B-frames among its frames: one too many.
+    if video.frames and frames < video.frames - 1:
+        raise UnsupportedVideoError(f"the video is truncated: {frames} of {video.frames} frames")
+    declared = _declared_seconds(container, video, with_audio)
+    rate = float(video.average_rate) if video.average_rate else _FALLBACK_RATE
+    if declared is not None and coverage.seconds < declared - _MISSING_FRAMES_TOLERATED / rate:
+        raise UnsupportedVideoError(
+            f"the video is truncated: it ends after {coverage.seconds:.2f} s of {declared:.2f} s"
+        )
+
+
 def _decoded(
     container: av.container.InputContainer,
     video: av.video.stream.VideoStream,
@@ -95,10 +156,12 @@ def _decoded(
     video.codec_context.options = _DECODER_OPTIONS
     video.thread_type = "AUTO"  # frame threads: decoding keeps up with detection on any input
     index = 0
+    coverage = _Coverage()
     for packet in container.demux(video, *audio):
+        coverage.add(packet)
         if isinstance(packet.stream, av.audio.stream.AudioStream):
             if packet.dts is not None:  # the demuxer's empty flush packet carries none
-                yield cast(AudioPacket, packet)
+                yield cast("AudioPacket", packet)
             continue
         for frame in packet.decode():
             assert isinstance(frame, av.video.frame.VideoFrame)
@@ -106,11 +169,7 @@ def _decoded(
                 raise UnsupportedVideoError("the video does not decode cleanly: a corrupt frame")
             yield to_picture(frame, index)
             index += 1
-    declared = video.frames
-    if declared and index < declared:
-        raise UnsupportedVideoError(f"the video is truncated: {index} of {declared} frames decode")
-    if index == 0:
-        raise UnsupportedVideoError("the video stream holds no frame that decodes")
+    _check_complete(container, video, bool(audio), index, coverage)
 
 
 def decode(
