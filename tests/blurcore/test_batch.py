@@ -165,7 +165,10 @@ def test_blur_inputs_counts_every_file_once_in_progress_and_summary(
 
     assert sum(progress) == 3
     summary = report.summary()
-    assert summary == {"total": 3, "done": 1, "failed": 1, "skipped": 1, "faces": summary["faces"]}
+    assert summary == {
+        "total": 3, "done": 1, "failed": 1, "skipped": 1, "faces": summary["faces"],
+        "videos": 0, "video_frames": 0,
+    }  # fmt: skip
     assert summary["faces"] >= 1
     assert report.to_dict()["summary"] == summary
     assert files_under(tmp_path / "out") == {"photos/sub/face.jpg"}

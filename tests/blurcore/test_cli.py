@@ -124,6 +124,8 @@ def test_blur_writes_anonymized_file_and_report(tmp_path, capsys, astronaut_jpeg
         "failed": 0,
         "skipped": 0,
         "faces": record["faces"],
+        "videos": 0,
+        "video_frames": 0,
     }
     assert record["status"] == "done"
     assert record["error"] is None
@@ -253,6 +255,8 @@ def test_blur_rewrites_zip_with_only_safe_anonymized_images(
         "failed": 1,
         "skipped": 2,
         "faces": sum(record["faces"] for record in records.values()),
+        "videos": 0,
+        "video_frames": 0,
     }
 
 

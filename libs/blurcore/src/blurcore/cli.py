@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Never
 
 from pydantic import ValidationError
 from tqdm import tqdm
@@ -22,6 +23,8 @@ from blurcore.evaluation import evaluate, load_samples
 from blurcore.params import AnonymizeParams, Mode, Profile, Shape
 from blurcore.pipeline import Anonymizer
 from blurcore.scoring import format_report, report_to_dict
+from blurcore.video.pipeline import AudioPolicy, VideoAnonymizer, VideoOptions
+from blurcore.video.probe import DEFAULT_MAX_SECONDS, VideoLimits, looks_like_video
 
 log = logging.getLogger("blurcore")
 
@@ -47,11 +50,30 @@ def _add_params_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--denoise", action="store_true", help="denoise before detecting")
     group.add_argument("--max-detection-side", type=int, default=defaults.max_detection_side)
     group.add_argument("--jpeg-quality", type=int, default=defaults.jpeg_quality)
+    video = parser.add_argument_group("videos")
+    video.add_argument(
+        "--audio",
+        choices=[a.value for a in AudioPolicy],
+        default=AudioPolicy.KEEP.value,
+        help="copy every audio stream unchanged (keep) or write none (mute)",
+    )
+    video.add_argument(
+        "--max-video-seconds",
+        type=float,
+        default=DEFAULT_MAX_SECONDS,
+        help="refuse longer videos before decoding them",
+    )
     parser.add_argument(
         "--threads",
         type=int,
         default=None,
         help="threads for detection and image operations (default: all cores)",
+    )
+
+
+def _video_options_from(args: argparse.Namespace) -> VideoOptions:
+    return VideoOptions(
+        audio=AudioPolicy(args.audio), limits=VideoLimits(max_seconds=args.max_video_seconds)
     )
 
 
@@ -65,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    blur = commands.add_parser("blur", help="anonymize files, folders and ZIP files")
+    blur = commands.add_parser("blur", help="anonymize photos, videos, folders and ZIP files")
     blur.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
     blur.add_argument("--out", type=Path, required=True, help="output folder")
     blur.add_argument("--report", type=Path, help="write a JSON report of every image here")
@@ -73,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
 
     detect = commands.add_parser("detect", help="print the regions blur would anonymize")
     # Kept as typed (not as Path, which drops "./"), since the output is keyed by it.
-    detect.add_argument("images", nargs="+", metavar="IMAGE")
+    detect.add_argument("images", nargs="+", metavar="IMAGE_OR_VIDEO")
     detect.add_argument("--json", action="store_true", required=True, help="JSON on stdout")
     _add_params_arguments(detect)
 
@@ -84,13 +106,50 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class FramesBar:
+    """One progress bar per stage of each video, in frames, with the rate and the time left."""
+
+    def __init__(self) -> None:
+        self.bar: tqdm[Never] | None = None
+        self.stage = ""
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        if self.bar is None or stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = tqdm(
+                desc=f"  {stage}", total=total or None, unit="frame", file=sys.stderr, disable=None
+            )
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self) -> "FramesBar":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
 def _run_blur(args: argparse.Namespace, params: AnonymizeParams) -> int:
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)  # fail before the work, not after
     anonymizer = Anonymizer(threads=args.threads)
     anonymizer.load((params.profile,))
-    with tqdm(desc="images", unit="img", file=sys.stderr, disable=None) as bar:
-        report: BatchReport = blur_inputs(args.inputs, args.out, anonymizer, params, bar.update)
+    files = tqdm(desc="files", unit="file", file=sys.stderr, disable=None)
+    with files as bar, FramesBar() as frames:
+        report: BatchReport = blur_inputs(
+            args.inputs,
+            args.out,
+            anonymizer,
+            params,
+            bar.update,
+            _video_options_from(args),
+            frames.update,
+        )
     if args.report:
         args.report.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     summary = report.summary()
@@ -100,17 +159,21 @@ def _run_blur(args: argparse.Namespace, params: AnonymizeParams) -> int:
 
 def _run_detect(args: argparse.Namespace, params: AnonymizeParams) -> int:
     anonymizer = Anonymizer(threads=args.threads)
-    regions: dict[str, list[list[float]]] = {}
+    videos = VideoAnonymizer(anonymizer, _video_options_from(args))
+    regions: dict[str, list[list[float]] | list[list[list[float]]]] = {}
     status = EXIT_OK
     for name in args.images:
         try:
-            image = imageio.decode(Path(name).read_bytes(), max_pixels=anonymizer.max_pixels)
+            if looks_like_video(Path(name)):
+                with FramesBar() as frames:
+                    scan = videos.scan(Path(name), params, frames.update)
+                regions[name] = [to_xywh(frame_regions) for frame_regions in scan.regions]
+            else:
+                image = imageio.decode(Path(name).read_bytes(), max_pixels=anonymizer.max_pixels)
+                regions[name] = to_xywh(anonymizer.detect(image, params)[1])
         except (OSError, BlurcoreError) as error:
             log.error("%s: %s", name, error)
             status = EXIT_SOME_FAILED
-            continue
-        _faces, padded = anonymizer.detect(image, params)
-        regions[name] = to_xywh(padded)
     json.dump(regions, sys.stdout)
     sys.stdout.write("\n")
     return status
