@@ -2,6 +2,7 @@
 with the face's box known exactly in every frame, audio, identifying tags, and the variations
 phones and cameras produce (display matrix, variable frame rate, 10 bit, several audio streams)."""
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -25,6 +26,12 @@ TAGS = {
     "model": "iPhone 15",
 }
 Box = tuple[float, float, float, float]
+PAN_PERIOD = 60
+
+
+@functools.cache
+def _portrait() -> npt.NDArray[np.uint8]:
+    return np.asarray(skimage.data.astronaut(), np.uint8)
 
 
 @dataclass(frozen=True)
@@ -49,12 +56,13 @@ class ClipSpec:
 
 
 def camera(index: int, spec: ClipSpec) -> tuple[npt.NDArray[np.uint8], Box]:
-    """Frame ``index`` (RGB, displayed orientation) and the face's box in it: a pan to the
-    right with a slow zoom in, over the portrait."""
+    """Frame ``index`` (RGB, displayed orientation) and the face's box in it: a slow zoom in,
+    and a pan to the right and back every ``PAN_PERIOD`` frames, over the portrait."""
     width, height = spec.size
     zoom = 1.0 + 0.2 * index / max(1, spec.frames - 1)
-    left, top = 40.0 + 3.0 * index, 20.0
-    portrait = skimage.data.astronaut()
+    phase = index % PAN_PERIOD
+    left, top = 40.0 + 3.0 * min(phase, PAN_PERIOD - phase), 20.0
+    portrait = _portrait()
     matrix = np.array([[zoom, 0, -left * zoom], [0, zoom, -top * zoom]], dtype=np.float64)
     frame = cv2.warpAffine(portrait, matrix, (width, height), flags=cv2.INTER_AREA)
     x1, y1, x2, y2 = ASTRONAUT_FACE

@@ -9,9 +9,12 @@ make and model, the source's encoder) and chapters are left behind. Output goes 
 that the caller renames when the whole video is written.
 """
 
+from __future__ import annotations
+
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import av.audio.stream
@@ -22,6 +25,9 @@ import av.video.stream
 from blurcore.errors import UnsupportedVideoError
 from blurcore.video.reader import BGRFrame, ColourDescription
 
+if TYPE_CHECKING:
+    from blurcore.video.reader import AudioPacket
+
 _MUXER_BY_SUFFIX = {
     ".mp4": "mp4",
     ".m4v": "mp4",
@@ -30,9 +36,11 @@ _MUXER_BY_SUFFIX = {
     ".webm": "webm",
     ".avi": "avi",
 }
-# CRF 18 is x264's own threshold of "visually lossless"; "faster" costs about a third of the
-# encode time of "medium" for files some 10% larger at the same quality.
-_H264 = ("libx264", {"crf": "18", "preset": "faster"})
+# x264 calls CRF 17-18 visually lossless. Measured on 100 frames of a 960x540 shared clip,
+# against the decoded input: "veryfast" at CRF 17 gives 38.0 dB PSNR in 31 ms a frame (2 busy
+# cores), "faster" at 18 38.2 dB in 47 ms, "medium" at 18 38.6 dB in 77 ms; no preset passes
+# 39.5 dB at any sane CRF, since what is left is the source's own compression noise.
+_H264 = ("libx264", {"crf": "17", "preset": "veryfast"})
 # VP9's constant-quality mode (b:v 0) at a level of similar quality, with row threading.
 _VP9 = ("libvpx-vp9", {"crf": "24", "b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"})
 _KEPT_STREAM_TAGS = frozenset({"language"})
@@ -106,7 +114,7 @@ class VideoWriter:
         for packet in self.video.encode(frame):
             self.output.mux(packet)
 
-    def copy_packet(self, packet: av.packet.Packet[av.audio.stream.AudioStream]) -> None:
+    def copy_packet(self, packet: AudioPacket) -> None:
         """Write one packet of a copied audio stream unchanged."""
         target = self.audio.get(packet.stream.index)
         if target is not None:
