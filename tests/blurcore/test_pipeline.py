@@ -9,9 +9,10 @@ from blurcore import AnonymizeParams, ImageTooLargeError, UnsupportedImageError,
 from blurcore.anonymize import region_mask
 from blurcore.boxes import iou_matrix
 from blurcore.evaluation import evaluate, load_samples
+from blurcore.hashing import cache_key_of_digest, sha256_hex
 from blurcore.imageio import ImageFormat
 from blurcore.params import Profile, Shape
-from blurcore.pipeline import Anonymizer, cache_key_of_digest, sha256_hex
+from blurcore.pipeline import Anonymizer
 
 from ..conftest import decode_rgb
 

@@ -4,6 +4,8 @@ checks, the commands the services expect, and a build context with the models bu
 import importlib.util
 import json
 import re
+import subprocess
+import sys
 import tomllib
 
 import pytest
@@ -164,3 +166,35 @@ def test_nothing_installs_mediapipe():
     assert "mediapipe" not in packages
     assert "fpg-api" in packages
     assert "fpg-worker" in packages
+
+
+GATEWAY_FORBIDDEN = ("onnxruntime", "ai_edge_litert", "av", "blurcore.pipeline", "blurcore.finder")
+
+
+def _dependencies_of(package: dict[str, object]) -> dict[str, list[str]]:
+    """Name -> extras asked for, from a uv.lock package entry."""
+    rows = package.get("dependencies", [])
+    assert isinstance(rows, list)
+    return {row["name"]: row.get("extra", []) for row in rows}
+
+
+def test_gateway_depends_on_blurcore_without_its_runtimes():
+    """The runtimes and PyAV are blurcore's extras; only the worker asks for them."""
+    with (REPO / "uv.lock").open("rb") as handle:
+        packages = {package["name"]: package for package in tomllib.load(handle)["package"]}
+    assert _dependencies_of(packages["fpg-api"])["blurcore"] == []
+    assert set(_dependencies_of(packages["fpg-worker"])["blurcore"]) == {"inference", "video"}
+    blurcore_base = set(_dependencies_of(packages["blurcore"]))
+    assert not blurcore_base & {"onnxruntime", "ai-edge-litert", "av"}
+
+
+def test_gateway_import_loads_no_inference_runtime():
+    """What the gateway process imports, in a fresh interpreter: no model runtime, no video I/O."""
+    probe = (
+        "import sys, json, fpg_api.main; "
+        f"print(json.dumps([m for m in {list(GATEWAY_FORBIDDEN)!r} if m in sys.modules]))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert json.loads(loaded.stdout) == []

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from blurcore.errors import UnsupportedVideoError, VideoTooLargeError
+from blurcore.hashing import file_sha256_hex
 from blurcore.params import AnonymizeParams, Mode, Profile
-from blurcore.pipeline import Anonymizer, file_sha256_hex
+from blurcore.pipeline import Anonymizer
 from blurcore.video.pipeline import AudioPolicy, VideoAnonymizer, VideoOptions
 from blurcore.video.probe import VideoLimits
 from tests.blurcore.video.clips import (

@@ -1,9 +1,6 @@
 """Bytes in, anonymized bytes out: the one entry point the command line and the services call."""
 
-import hashlib
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 
@@ -11,30 +8,9 @@ from blurcore import imageio
 from blurcore.anonymize import anonymize
 from blurcore.boxes import Boxes, pad
 from blurcore.finder import FaceFinder
+from blurcore.hashing import sha256_hex
 from blurcore.imageio import DEFAULT_MAX_PIXELS, DecodedImage, ImageFormat, Pixels
 from blurcore.params import AnonymizeParams, Profile
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def file_sha256_hex(path: Path) -> str:
-    """``sha256_hex`` of a file's bytes, read in chunks (a video need not fit in memory)."""
-    with path.open("rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
-
-
-def cache_key(data: bytes, params: AnonymizeParams) -> str:
-    """Same bytes and same parameters give the same key, so a result can be reused safely."""
-    return cache_key_of_digest(sha256_hex(data), params)
-
-
-def cache_key_of_digest(input_sha256: str, params: AnonymizeParams) -> str:
-    """``cache_key`` from the input's SHA-256, for a caller that has it already (a result's
-    ``input_sha256``), so large uploads are not hashed twice."""
-    canonical = json.dumps(params.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return sha256_hex(input_sha256.encode() + b"\n" + canonical.encode())
 
 
 @dataclass(frozen=True)

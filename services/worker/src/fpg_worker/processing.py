@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from blurcore import Anonymizer, BlurcoreError
 from blurcore.boxes import to_xywh
-from blurcore.pipeline import cache_key_of_digest
+from blurcore.hashing import cache_key_of_digest
 from fpg_audit import AuditEvent, AuditStore
 from jobstore.audit_events import image_event
 from jobstore.blobstore import BlobStore, input_key, result_key

@@ -22,8 +22,9 @@ import numpy as np
 from blurcore.anonymize import anonymize
 from blurcore.boxes import Boxes, pad
 from blurcore.errors import UnsupportedVideoError
+from blurcore.hashing import file_sha256_hex
 from blurcore.params import AnonymizeParams
-from blurcore.pipeline import Anonymizer, file_sha256_hex
+from blurcore.pipeline import Anonymizer
 from blurcore.video.probe import (
     VideoInfo,
     VideoLimits,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from blurcore import AnonymizeParams
-from blurcore.batch import archive_entries, is_image_candidate
+from blurcore.archive import archive_entries, is_image_candidate
 from fpg_api.deps import Caller, Services, ServicesDep, SubmitterDep
 from fpg_api.errors import ApiError, error_responses
 from fpg_api.routes.jobs import purge_jobs
