@@ -4,6 +4,7 @@ from hypothesis import strategies as st
 
 from blurcore.boxes import (
     as_boxes,
+    centres_inside,
     empty_boxes,
     iou_matrix,
     keep_plausible,
@@ -102,3 +103,16 @@ def test_suppress_duplicates_keeps_the_best_box_of_each_overlap(rows, threshold)
     assert boxes[:, 4].max() in kept[:, 4]
     overlaps = iou_matrix(kept, kept) - np.eye(len(kept))
     assert (overlaps < threshold).all()
+
+
+def test_centres_inside_counts_the_left_and_top_edges_but_not_the_right_and_bottom():
+    regions = as_boxes([[10, 10, 20, 20, 1.0]])
+    boxes = as_boxes(
+        [
+            [8, 8, 12, 12, 0.9],  # centre (10, 10): on the top-left corner, inside
+            [18, 18, 22, 22, 0.9],  # centre (20, 20): on the bottom-right corner, outside
+            [0, 0, 4, 4, 0.9],  # far away
+        ]
+    )
+    assert centres_inside(boxes, regions).tolist() == [True, False, False]
+    assert centres_inside(boxes, empty_boxes()).tolist() == [False, False, False]

@@ -6,7 +6,7 @@ import skimage.data
 
 from blurcore.anonymize import anonymize
 from blurcore.boxes import iou_matrix, pad
-from blurcore.detectors import BlazeFaceFullRange, CenterFace
+from blurcore.detectors import CenterFace, MediaPipeFullRange
 from blurcore.finder import FaceFinder
 from blurcore.params import AnonymizeParams, Profile
 
@@ -18,7 +18,7 @@ def astronaut() -> np.ndarray:
     return np.ascontiguousarray(skimage.data.astronaut())
 
 
-@pytest.fixture(scope="module", params=[BlazeFaceFullRange, CenterFace], ids=lambda d: d.name)
+@pytest.fixture(scope="module", params=[MediaPipeFullRange, CenterFace], ids=lambda d: d.name)
 def detector(request):
     loaded = request.param(threads=1)
     loaded.load()
@@ -33,7 +33,7 @@ def test_detect_finds_astronaut_face(detector, astronaut):
 
 def test_detect_honours_low_confidence_threshold(astronaut):
     # MediaPipe's classic API silently drops scores under 0.6; ours must return them.
-    detector = BlazeFaceFullRange(threads=1)
+    detector = MediaPipeFullRange(threads=1)
     low = detector.detect(astronaut, 0.3)
     high = detector.detect(astronaut, 0.6)
     assert len(low) > len(high)

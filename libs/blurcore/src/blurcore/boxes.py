@@ -142,6 +142,20 @@ def keep_plausible(boxes: Boxes, min_side: float, max_aspect: float) -> Boxes:
     return np.asarray(boxes[plausible], dtype=np.float32)
 
 
+def centres_inside(boxes: Boxes, regions: Boxes) -> npt.NDArray[np.bool_]:
+    """Whether each box's centre lies in at least one of ``regions`` (right and bottom edges
+    exclusive, like the boxes themselves)."""
+    centre_x = ((boxes[:, 0] + boxes[:, 2]) / 2)[:, None]
+    centre_y = ((boxes[:, 1] + boxes[:, 3]) / 2)[:, None]
+    inside = (
+        (centre_x >= regions[None, :, 0])
+        & (centre_x < regions[None, :, 2])
+        & (centre_y >= regions[None, :, 1])
+        & (centre_y < regions[None, :, 3])
+    )
+    return np.asarray(inside.any(axis=1), dtype=np.bool_)
+
+
 def to_xywh(boxes: Boxes) -> list[list[float]]:
     """Rows of [x, y, w, h, score] rounded for JSON: the public form of a region."""
     return [

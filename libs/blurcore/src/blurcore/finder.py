@@ -5,6 +5,7 @@ import numpy as np
 
 from blurcore.boxes import (
     Boxes,
+    centres_inside,
     empty_boxes,
     keep_plausible,
     merge_overlapping,
@@ -14,24 +15,24 @@ from blurcore.boxes import (
     shift,
     suppress_duplicates,
 )
-from blurcore.detectors import BlazeFaceFullRange, CenterFace, Detector
+from blurcore.detectors import CenterFace, Detector, MediaPipeFullRange
 from blurcore.detectors.base import RGBImage
-from blurcore.detectors.blazeface import INPUT_SIDE as BLAZEFACE_INPUT_SIDE
+from blurcore.detectors.mediapipe_full_range import INPUT_SIDE as MEDIAPIPE_INPUT_SIDE
 from blurcore.params import AnonymizeParams, Profile
 from blurcore.tiling import plan_tiles
 
 # Smallest face side, in the detector's own input pixels, that each model resolves; below it a box
 # is noise. Checked in those pixels, so a tiny face found on an enlarged tile is kept.
-BLAZEFACE_MIN_SIDE_AT_INPUT = 4.0
+MEDIAPIPE_MIN_SIDE_AT_INPUT = 4.0
 CENTERFACE_MIN_SIDE = 6.0
 MAX_ASPECT = 2.5  # a face box is never much more than twice as tall as wide, or the reverse
 # MediaPipe's boxes are square and stop at the eyebrows; face annotations and CenterFace's boxes
 # reach the hairline. Measured: the annotated top lies a median 0.13 of MediaPipe's box height
 # above its top edge on the dev faces >= 64 px both agree on, CenterFace's 0.05-0.15 above it on
 # the public-domain astronaut at six scales; the bottom edges agree within 0.02.
-BLAZEFACE_FOREHEAD = 0.15
+MEDIAPIPE_FOREHEAD = 0.15
 # A whole-frame MediaPipe box scoring less needs a second opinion (_confirmed_by_centerface).
-BLAZEFACE_SURE_SCORE = 0.8
+MEDIAPIPE_SURE_SCORE = 0.8
 # CenterFace is surest on faces of about this size; a crop is scaled so the candidate has it.
 CONFIRM_FACE_SIDE = 96
 CONFIRM_CONTEXT = 2.0
@@ -43,13 +44,13 @@ class FaceFinder:
     """Owns one instance of each detector (loaded once per process) and runs the profiles."""
 
     def __init__(self, threads: int | None = None) -> None:
-        self.blazeface = BlazeFaceFullRange(threads)
+        self.mediapipe = MediaPipeFullRange(threads)
         self.centerface = CenterFace(threads)
 
     def detectors_for(self, profile: Profile) -> list[Detector]:
         if profile is Profile.FAST:
-            return [self.blazeface]
-        return [self.centerface, self.blazeface]
+            return [self.mediapipe]
+        return [self.centerface, self.mediapipe]
 
     def load(self, profiles: tuple[Profile, ...] = tuple(Profile)) -> None:
         for detector in {d for p in profiles for d in self.detectors_for(p)}:
@@ -66,22 +67,24 @@ class FaceFinder:
         if params.denoise:
             view = np.asarray(cv2.fastNlMeansDenoisingColored(view, None, 5, 5, 7, 21), np.uint8)
 
-        found = [self._whole_frame_blazeface(view, params)]
+        found = [self._mediapipe_pass(view, params)]
         if params.profile is not Profile.FAST:
             found[0] = self._confirmed_by_centerface(found[0], view, params)
             found.append(self._centerface(view, params))
         if params.profile is Profile.THOROUGH:
-            found.append(self._tiled_blazeface(view, params))
+            found.append(self._tiled_mediapipe(view, params))
         merged = merge_overlapping(np.concatenate(found), params.nms_iou)
         return scale(merged, 1.0 / shrink) if shrink < 1.0 else merged
 
-    def _whole_frame_blazeface(self, view: RGBImage, params: AnonymizeParams) -> Boxes:
+    def _mediapipe_pass(self, view: RGBImage, params: AnonymizeParams) -> Boxes:
+        """MediaPipe on one view (the whole frame, or one tile of it): its plausible boxes in
+        the view's pixels, raised to the hairline."""
         boxes = suppress_duplicates(
-            self.blazeface.detect(view, params.mediapipe_confidence), params.nms_iou
+            self.mediapipe.detect(view, params.mediapipe_confidence), params.nms_iou
         )
-        to_input = BLAZEFACE_INPUT_SIDE / max(view.shape[:2])
-        plausible = keep_plausible(scale(boxes, to_input), BLAZEFACE_MIN_SIDE_AT_INPUT, MAX_ASPECT)
-        return raise_top(scale(plausible, 1.0 / to_input), BLAZEFACE_FOREHEAD)
+        to_input = MEDIAPIPE_INPUT_SIDE / max(view.shape[:2])
+        plausible = keep_plausible(scale(boxes, to_input), MEDIAPIPE_MIN_SIDE_AT_INPUT, MAX_ASPECT)
+        return raise_top(scale(plausible, 1.0 / to_input), MEDIAPIPE_FOREHEAD)
 
     def _centerface(self, view: RGBImage, params: AnonymizeParams) -> Boxes:
         boxes = suppress_duplicates(
@@ -89,12 +92,12 @@ class FaceFinder:
         )
         return keep_plausible(boxes, CENTERFACE_MIN_SIDE, MAX_ASPECT)
 
-    def _tiled_blazeface(self, view: RGBImage, params: AnonymizeParams) -> Boxes:
+    def _tiled_mediapipe(self, view: RGBImage, params: AnonymizeParams) -> Boxes:
         height, width = view.shape[:2]
         found = [empty_boxes()]
         for tile in plan_tiles(width, height, TILE_SIDE, TILE_OVERLAP):
             crop = view[tile.top : tile.bottom, tile.left : tile.right]
-            found.append(shift(self._whole_frame_blazeface(crop, params), tile.left, tile.top))
+            found.append(shift(self._mediapipe_pass(crop, params), tile.left, tile.top))
         return np.concatenate(found)
 
     def _confirmed_by_centerface(
@@ -109,7 +112,7 @@ class FaceFinder:
         height, width = view.shape[:2]
         kept = []
         for box in candidates:
-            if box[4] >= BLAZEFACE_SURE_SCORE:
+            if box[4] >= MEDIAPIPE_SURE_SCORE:
                 kept.append(box)
                 continue
             context = pad(box[None, :], CONFIRM_CONTEXT, width, height)[0]
@@ -126,14 +129,6 @@ class FaceFinder:
                 left,
                 top,
             )
-            centres_x = (opinions[:, 0] + opinions[:, 2]) / 2
-            centres_y = (opinions[:, 1] + opinions[:, 3]) / 2
-            inside = (
-                (centres_x >= box[0])
-                & (centres_x < box[2])
-                & (centres_y >= box[1])
-                & (centres_y < box[3])
-            )
-            if inside.any():
+            if centres_inside(opinions, box[None, :]).any():
                 kept.append(box)
         return np.stack(kept) if kept else empty_boxes()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from blurcore.boxes import Boxes, iou_matrix
+from blurcore.boxes import Boxes, centres_inside, iou_matrix
 
 SIZE_BUCKETS: tuple[str, ...] = ("<16", "16-32", "32-64", "64-128", ">=128")
 # Lower edges of every bucket after the first: a face of exactly 16 px belongs to "16-32".
@@ -74,7 +74,7 @@ def score_image(
     A detection whose centre lies in a ``dont_care`` region takes no part: it can neither detect a
     face nor be a false alarm.
     """
-    counted = detections[~_centres_inside(detections, _xywh_to_boxes(dont_care))]
+    counted = detections[~centres_inside(detections, _xywh_to_boxes(dont_care))]
     face_detected, detection_matched = _match_greedily(counted, _xywh_to_boxes(faces))
     on_ignored_face = _matches_any(counted, _xywh_to_boxes(ignore))
     outcomes = tuple(
@@ -106,22 +106,9 @@ def _xywh_to_boxes(rows: list[list[float]]) -> Boxes:
     return boxes
 
 
-def _centres_inside(detections: Boxes, regions: Boxes) -> BoolArray:
-    """Whether each detection's centre lies in at least one region (right/bottom exclusive)."""
-    centre_x = ((detections[:, 0] + detections[:, 2]) / 2)[:, None]
-    centre_y = ((detections[:, 1] + detections[:, 3]) / 2)[:, None]
-    inside = (
-        (centre_x >= regions[None, :, 0])
-        & (centre_x < regions[None, :, 2])
-        & (centre_y >= regions[None, :, 1])
-        & (centre_y < regions[None, :, 3])
-    )
-    return np.asarray(inside.any(axis=1), dtype=np.bool_)
-
-
 def _matches_any(detections: Boxes, regions: Boxes) -> BoolArray:
     overlaps = (iou_matrix(detections, regions) >= MATCH_IOU).any(axis=1)
-    return np.asarray(overlaps | _centres_inside(detections, regions), dtype=np.bool_)
+    return np.asarray(overlaps | centres_inside(detections, regions), dtype=np.bool_)
 
 
 def _match_greedily(detections: Boxes, faces: Boxes) -> tuple[BoolArray, BoolArray]:

@@ -1,7 +1,7 @@
 """Face detectors behind one interface: ``load()`` once, then ``detect(rgb) -> Boxes``."""
 
 from blurcore.detectors.base import Detector
-from blurcore.detectors.blazeface import BlazeFaceFullRange
 from blurcore.detectors.centerface import CenterFace
+from blurcore.detectors.mediapipe_full_range import MediaPipeFullRange
 
-__all__ = ["BlazeFaceFullRange", "CenterFace", "Detector"]
+__all__ = ["CenterFace", "Detector", "MediaPipeFullRange"]

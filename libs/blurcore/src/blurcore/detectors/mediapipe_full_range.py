@@ -27,7 +27,7 @@ def _anchor_centres() -> npt.NDArray[np.float32]:
     return np.stack([xs.ravel(), ys.ravel()], axis=1)
 
 
-class BlazeFaceFullRange(Detector):
+class MediaPipeFullRange(Detector):
     name = "mediapipe-full-range"
     model_path = bundled_model("face_detection_full_range_sparse.tflite")
 
