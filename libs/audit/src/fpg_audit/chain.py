@@ -26,13 +26,18 @@ EventKind = Literal[
 Outcome = Literal["done", "failed", "skipped"]
 
 
+def iso_utc(moment: datetime | float) -> str:
+    """Fixed-width ISO 8601 in UTC, so text order is time order in every database: the one time
+    format of records, keys and filters. A Unix time, or a datetime (without a zone: UTC)."""
+    if isinstance(moment, datetime):
+        aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    else:
+        aware = datetime.fromtimestamp(moment, UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def utc_now() -> str:
-    """Fixed-width ISO 8601 in UTC, so text order is time order in every database."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def iso_utc(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return iso_utc(datetime.now(UTC))
 
 
 class AuditEvent(BaseModel):

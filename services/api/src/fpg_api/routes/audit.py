@@ -2,7 +2,7 @@
 
 import io
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -14,7 +14,7 @@ from fpg_api.deps import AuditorDep, ServicesDep
 from fpg_api.errors import error_responses
 from fpg_api.schemas import AuditPage
 from fpg_audit import AuditFilter, ChainReport
-from fpg_audit.chain import EventKind
+from fpg_audit.chain import EventKind, iso_utc
 from fpg_audit.cli import write_csv, write_jsonl
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=error_responses(401, 403))
@@ -27,14 +27,6 @@ class ExportFormat(StrEnum):
     JSON = "json"
     JSONL = "jsonl"
     CSV = "csv"
-
-
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @router.get(
@@ -62,8 +54,8 @@ def list_audit_records(
     format: ExportFormat = ExportFormat.JSON,
 ) -> AuditPage | Response:
     where = AuditFilter(
-        since=_iso(since),
-        until=_iso(until),
+        since=None if since is None else iso_utc(since),
+        until=None if until is None else iso_utc(until),
         batch_id=batch_id,
         job_id=job_id,
         key_id=key_id,
