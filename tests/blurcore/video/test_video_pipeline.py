@@ -114,6 +114,7 @@ def test_ten_bit_hevc_mkv_with_two_audio_streams_copies_both(tmp_path, videos):
     ("name", "spec", "codec"),
     [
         ("clip.webm", ClipSpec(codec="libvpx-vp9", audio=(AudioSpec(codec="libopus"),)), "vp9"),
+        ("vp8.webm", ClipSpec(codec="libvpx", audio=(AudioSpec(codec="libopus"),)), "vp9"),
         ("clip.avi", ClipSpec(codec="mpeg4", audio=(AudioSpec(codec="mp3", rate=44100),)), "h264"),
         ("clip.mov", ClipSpec(codec="libx264"), "h264"),
     ],
