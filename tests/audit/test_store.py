@@ -13,8 +13,9 @@ from sqlalchemy import delete, insert, select, text, update
 
 from fpg_audit import GENESIS_HASH, AuditEvent, AuditFilter, AuditStore, Role, record_hash
 from fpg_audit.chain import canonical_json, seal
-from fpg_audit.cli import audit_main, keys_main, verify_export, write_csv, write_jsonl
+from fpg_audit.cli import audit_main, keys_main
 from fpg_audit.database import alembic_config, migrate
+from fpg_audit.export import FileFormat, verify_export, write_export
 from fpg_audit.schema import api_keys, audit_records, metadata
 
 
@@ -188,7 +189,7 @@ def test_an_export_verifies_on_its_own_and_shows_a_change(store, tmp_path):
     store.append(*(_image(number) for number in range(1, 5)))
     export = tmp_path / "audit.jsonl"
     with export.open("w") as out:
-        write_jsonl(store.iter_records(), out)
+        write_export(store.iter_records(), FileFormat.JSONL, out)
     lines = export.read_text().splitlines()
     assert verify_export(lines).ok
     assert audit_main(["verify", "--file", str(export)]) == 0
@@ -203,7 +204,7 @@ def test_csv_export_has_one_row_per_record(store, tmp_path):
     store.append(_image(1), _image(2))
     path = tmp_path / "audit.csv"
     with path.open("w") as out:
-        write_csv(store.iter_records(), out)
+        write_export(store.iter_records(), FileFormat.CSV, out)
     rows = path.read_text().splitlines()
     assert len(rows) == 3
     assert rows[0].startswith("event,job_id,batch_id,path,outcome")

@@ -22,7 +22,7 @@ from PIL import Image
 from blurcore import Profile
 from blurcore.finder import FaceFinder
 from fpg_audit import AuditStore, Role
-from fpg_audit.cli import verify_export
+from fpg_audit.export import verify_export
 from fpg_audit.schema import audit_records
 
 from ..conftest import (

@@ -4,52 +4,15 @@ Both read ``FPG_AUDIT_DATABASE_URL``, like the gateway and the workers, or ``--d
 """
 
 import argparse
-import csv
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
 
-from fpg_audit.chain import GENESIS_HASH, AuditRecord, first_broken_link
+from fpg_audit.export import FileFormat, verify_export, write_export
 from fpg_audit.keys import Role
 from fpg_audit.settings import AuditSettings
-from fpg_audit.store import AuditFilter, AuditStore, ChainReport
-
-CSV_FIELDS = list(AuditRecord.model_fields)
-
-
-def write_jsonl(records: Iterable[AuditRecord], out: TextIO) -> None:
-    for record in records:
-        out.write(json.dumps(record.model_dump(mode="json"), ensure_ascii=False) + "\n")
-
-
-def write_csv(records: Iterable[AuditRecord], out: TextIO) -> None:
-    """One row per record; list and object fields as compact JSON text."""
-    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for record in records:
-        row = record.model_dump(mode="json")
-        writer.writerow(
-            {
-                name: json.dumps(value, separators=(",", ":"))
-                if isinstance(value, list | dict)
-                else value
-                for name, value in row.items()
-            }
-        )
-
-
-def verify_export(lines: Iterable[str]) -> ChainReport:
-    """Check a JSON Lines export on its own, with no database: the chain from the genesis."""
-    records = [json.loads(line) for line in lines if line.strip()]
-    seq, problem, last = first_broken_link(records, GENESIS_HASH)
-    if seq is None and problem is None:
-        return ChainReport(ok=True, records=len(records), last_hash=last)
-    position = next(i for i, r in enumerate(records, 1) if r.get("seq") == seq)
-    return ChainReport(
-        ok=False, records=position, first_broken=seq, problem=problem, last_hash=last
-    )
+from fpg_audit.store import AuditFilter, AuditStore
 
 
 def _database(args: argparse.Namespace) -> str:
@@ -63,7 +26,7 @@ def audit_main(argv: Sequence[str] | None = None) -> int:
     verify = commands.add_parser("verify", help="check the hash chain; exit 1 if it is broken")
     verify.add_argument("--file", type=Path, help="check a JSON Lines export instead")
     export = commands.add_parser("export", help="write records to stdout")
-    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--format", choices=[f.value for f in FileFormat], default="jsonl")
     for name in ("since", "until", "batch_id", "job_id", "key_id", "event"):
         export.add_argument(f"--{name.replace('_', '-')}", dest=name)
     args = parser.parse_args(argv)
@@ -87,8 +50,7 @@ def audit_main(argv: Sequence[str] | None = None) -> int:
         key_id=args.key_id,
         event=args.event,
     )
-    writer = write_csv if args.format == "csv" else write_jsonl
-    writer(store.iter_records(where), sys.stdout)
+    write_export(store.iter_records(where), FileFormat(args.format), sys.stdout)
     store.close()
     return 0
 

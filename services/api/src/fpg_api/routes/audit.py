@@ -1,7 +1,5 @@
 """The audit trail for an auditor key: filter, export (JSON Lines, CSV) and verify the chain."""
 
-import io
-from collections.abc import Iterator
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
@@ -15,12 +13,11 @@ from fpg_api.errors import error_responses
 from fpg_api.schemas import AuditPage
 from fpg_audit import AuditFilter, ChainReport
 from fpg_audit.chain import EventKind, iso_utc
-from fpg_audit.cli import write_csv, write_jsonl
+from fpg_audit.export import FileFormat, export_chunks
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=error_responses(401, 403))
 
 Id = Annotated[str | None, Query(pattern=r"^[0-9a-f]{32}$")]
-EXPORT_CHUNK = 1000
 
 
 class ExportFormat(StrEnum):
@@ -68,32 +65,11 @@ def list_audit_records(
             next_after_seq=records[-1].seq if len(records) == limit else None,
         )
     # An export is every matching record, streamed in chunks, whatever the limit.
-    writer = write_csv if format is ExportFormat.CSV else write_jsonl
-    media_type = "text/csv" if format is ExportFormat.CSV else "application/x-ndjson"
-
-    def chunks() -> Iterator[str]:
-        buffer = io.StringIO()
-        written_header = False
-        after = 0
-        while batch := services.audit.records(where, after_seq=after, limit=EXPORT_CHUNK):
-            writer(batch, buffer)
-            text = buffer.getvalue()
-            if format is ExportFormat.CSV and written_header:
-                text = text.split("\n", 1)[1]  # one header line for the whole export
-            written_header = True
-            yield text
-            buffer.seek(0)
-            buffer.truncate()
-            after = batch[-1].seq
-        if not written_header and format is ExportFormat.CSV:
-            writer([], buffer)
-            yield buffer.getvalue()
-
-    extension = "csv" if format is ExportFormat.CSV else "jsonl"
+    file_format = FileFormat(format)
     return StreamingResponse(
-        chunks(),
-        media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="fpg-audit.{extension}"'},
+        export_chunks(services.audit.iter_records(where), file_format),
+        media_type=file_format.media_type,
+        headers={"Content-Disposition": f'attachment; filename="fpg-audit.{file_format}"'},
     )
 
 

@@ -1,0 +1,82 @@
+"""The trail as JSON Lines or CSV, written here for ``fpg-audit export`` and for the gateway's
+``GET /v1/audit``, so an export from either is the same file and verifies on its own."""
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterable, Iterator
+from enum import StrEnum
+from typing import TextIO
+
+from fpg_audit.chain import GENESIS_HASH, AuditRecord, first_broken_link
+from fpg_audit.store import ChainReport
+
+CSV_FIELDS = list(AuditRecord.model_fields)
+RECORDS_PER_CHUNK = 1000
+
+
+class FileFormat(StrEnum):
+    JSONL = "jsonl"
+    CSV = "csv"
+
+    @property
+    def media_type(self) -> str:
+        return "text/csv" if self is FileFormat.CSV else "application/x-ndjson"
+
+
+def export_chunks(
+    records: Iterable[AuditRecord],
+    file_format: FileFormat,
+    records_per_chunk: int = RECORDS_PER_CHUNK,
+) -> Iterator[str]:
+    """The export as text, ``records_per_chunk`` records at a time (a CSV's header first), so a
+    stream of any length holds one chunk in memory."""
+    buffer = io.StringIO()
+    write = _record_writer(file_format, buffer)
+    for count, record in enumerate(records, 1):
+        write(record)
+        if count % records_per_chunk == 0:
+            yield _drained(buffer)
+    if buffer.tell():
+        yield _drained(buffer)
+
+
+def write_export(records: Iterable[AuditRecord], file_format: FileFormat, out: TextIO) -> None:
+    out.writelines(export_chunks(records, file_format))
+
+
+def verify_export(lines: Iterable[str]) -> ChainReport:
+    """Check a JSON Lines export on its own, with no database: the chain from the genesis."""
+    records = [json.loads(line) for line in lines if line.strip()]
+    seq, problem, last = first_broken_link(records, GENESIS_HASH)
+    if seq is None and problem is None:
+        return ChainReport(ok=True, records=len(records), last_hash=last)
+    position = next(i for i, r in enumerate(records, 1) if r.get("seq") == seq)
+    return ChainReport(
+        ok=False, records=position, first_broken=seq, problem=problem, last_hash=last
+    )
+
+
+def _record_writer(file_format: FileFormat, out: TextIO) -> Callable[[AuditRecord], object]:
+    if file_format is FileFormat.JSONL:
+        return lambda record: out.write(
+            json.dumps(record.model_dump(mode="json"), ensure_ascii=False) + "\n"
+        )
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    return lambda record: writer.writerow(_csv_row(record))
+
+
+def _csv_row(record: AuditRecord) -> dict[str, object]:
+    """List and object fields as compact JSON text."""
+    return {
+        name: json.dumps(value, separators=(",", ":")) if isinstance(value, list | dict) else value
+        for name, value in record.model_dump(mode="json").items()
+    }
+
+
+def _drained(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text
