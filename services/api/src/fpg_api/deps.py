@@ -21,7 +21,7 @@ from jobstore.records import RecordStore
 @dataclass
 class Services:
     settings: GatewaySettings
-    client: redis.Redis
+    redis: redis.Redis
     records: RecordStore
     blobs: BlobStore
     celery: Celery
@@ -47,10 +47,11 @@ api_key_scheme = APIKeyHeader(
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is asking: the key (None when keys are off and none was given) and the address."""
+    """Who is asking: the key (None when keys are off and none was given) and the client's
+    network address, as the gateway saw it."""
 
     key: ApiKey | None
-    client: str | None
+    address: str | None
 
     @property
     def key_id(self) -> str | None:
@@ -69,7 +70,7 @@ def _caller_with(role: Role) -> Callable[..., Awaitable[Caller]]:
         header_key: Annotated[str | None, Security(api_key_scheme)],
     ) -> Caller:
         secret = header_key or (bearer.credentials if bearer else None)
-        client = request.client.host if request.client else None
+        address = request.client.host if request.client else None
         if not secret:
             if services.settings.require_api_keys:
                 raise ApiError(
@@ -78,7 +79,7 @@ def _caller_with(role: Role) -> Callable[..., Awaitable[Caller]]:
                     "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key'",
                     headers={"WWW-Authenticate": "Bearer"},
                 )
-            return Caller(None, client)
+            return Caller(None, address)
         # Only a key needs the database, and only then a worker thread.
         key = await run_in_threadpool(services.audit.authenticate, secret)
         if key is None:
@@ -92,7 +93,7 @@ def _caller_with(role: Role) -> Callable[..., Awaitable[Caller]]:
             raise ApiError(
                 403, "forbidden", f"a {key.role.value} key cannot do this; it needs a {role} key"
             )
-        return Caller(key, client)
+        return Caller(key, address)
 
     return caller
 

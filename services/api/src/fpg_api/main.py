@@ -94,7 +94,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     services = Services(
         settings=settings,
-        client=client,
+        redis=client,
         records=RecordStore(client, settings.key_prefix, settings.retention_seconds),
         blobs=RedisBlobStore(client, settings.key_prefix),
         celery=make_celery(settings),

@@ -2,12 +2,16 @@
 
 from typing import Annotated, Any, Literal
 
-from fastapi import UploadFile
-from pydantic import BaseModel, Field
+from fastapi import Path, UploadFile
+from pydantic import BaseModel, Field, StringConstraints
 
 from blurcore import AnonymizeParams
 from fpg_audit import AuditRecord
 from jobstore.records import JobStatus
+
+# The ids of jobs and batches (what ``submission.new_id`` makes), wherever a request names one.
+HexId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+UploadId = Annotated[HexId, Path(description="The id the upload returned.")]
 
 
 class ErrorResponse(BaseModel):
@@ -78,13 +82,16 @@ class BatchReportImage(BaseModel):
     job_id: str | None = Field(default=None, description="The job, as named in the audit trail.")
     status: Literal["done", "failed", "skipped", "expired"]
     faces: int | None = None
+    # The job's `regions`, under the name its audit record gives them (docs/compliance.md).
     boxes: list[list[float]] = Field(default_factory=list)
     input_sha256: str | None = None
     output_sha256: str | None = None
     error: str | None = None
 
 
-class BatchReport(BaseModel):
+class BatchResultReport(BaseModel):
+    """``report.json`` in a batch's result ZIP (blurcore.batch.BatchReport is the CLI's)."""
+
     id: str
     params: AnonymizeParams
     summary: BatchProgress

@@ -39,7 +39,7 @@ def submit_job(
         filename=filename,
         batch_id=batch_id,
         key_id=caller.key_id if caller else None,
-        client=caller.client if caller else None,
+        client=caller.address if caller else None,
     )
     if services.settings.reuse_results:
         reused = _reuse_stored_result(services, job, data)

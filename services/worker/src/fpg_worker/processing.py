@@ -1,13 +1,12 @@
 """One job, start to end, with no Celery in sight: the task is a thin shell over this."""
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass
 
 from blurcore import Anonymizer, BlurcoreError
 from blurcore.boxes import to_xywh
-from blurcore.hashing import cache_key_of_digest
+from blurcore.hashing import cache_key_of_digest, sha256_hex
 from fpg_audit import AuditEvent, AuditStore
 from jobstore.audit_events import image_event
 from jobstore.blobstore import BlobStore, input_key, result_key
@@ -88,7 +87,7 @@ class JobRunner:
     def _fail(self, job: JobRecord, reason: str, data: bytes | None) -> JobRecord:
         job.status, job.finished_at, job.error = JobStatus.FAILED, time.time(), reason
         if data is not None:
-            job.input_sha256 = hashlib.sha256(data).hexdigest()
+            job.input_sha256 = sha256_hex(data)
         self.blobs.delete(input_key(job.id))
         try:
             self._audit(image_event(job), self._original_deleted(job))

@@ -10,14 +10,12 @@ from starlette.concurrency import run_in_threadpool
 
 from fpg_api.deps import AuditorDep, ServicesDep
 from fpg_api.errors import error_responses
-from fpg_api.schemas import AuditPage
+from fpg_api.schemas import AuditPage, HexId
 from fpg_audit import AuditFilter, ChainReport
 from fpg_audit.chain import EventKind, iso_utc
 from fpg_audit.export import FileFormat, export_chunks
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=error_responses(401, 403))
-
-Id = Annotated[str | None, Query(pattern=r"^[0-9a-f]{32}$")]
 
 
 class ExportFormat(StrEnum):
@@ -40,8 +38,8 @@ def list_audit_records(
     _caller: AuditorDep,
     since: Annotated[datetime | None, Query(description="From this time (inclusive).")] = None,
     until: Annotated[datetime | None, Query(description="Before this time.")] = None,
-    batch_id: Id = None,
-    job_id: Id = None,
+    batch_id: Annotated[HexId | None, Query()] = None,
+    job_id: Annotated[HexId | None, Query()] = None,
     key_id: Annotated[str | None, Query(max_length=64)] = None,
     event: EventKind | None = None,
     after_seq: Annotated[int, Query(ge=0, description="JSON pages: records after this seq.")] = 0,

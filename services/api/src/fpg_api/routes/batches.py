@@ -1,23 +1,24 @@
-import hashlib
 import io
 import json
 import zipfile
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Request, Response
+from fastapi import APIRouter, Form, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from blurcore import AnonymizeParams
 from blurcore.archive import archive_entries, is_image_candidate
+from blurcore.hashing import sha256_hex
 from fpg_api.deps import Caller, Services, ServicesDep, SubmitterDep
 from fpg_api.errors import ApiError, error_responses
 from fpg_api.routes.jobs import purge_jobs
 from fpg_api.schemas import (
     BatchAccepted,
     BatchProgress,
-    BatchReport,
     BatchReportImage,
+    BatchResultReport,
     BatchUpload,
+    UploadId,
 )
 from fpg_api.submission import new_id, submit_job
 from fpg_audit import AuditEvent
@@ -27,7 +28,6 @@ from jobstore.records import BatchEntry, BatchRecord, JobRecord, JobStatus
 router = APIRouter(prefix="/v1/batches", tags=["batches"], responses=error_responses(401, 403))
 
 REPORT_NAME = "report.json"  # at the root of the result ZIP, beside the images
-BatchId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The id the upload returned.")]
 
 
 def _submit_batch(
@@ -60,7 +60,7 @@ def _submit_batch(
             filename=filename,
             entries=[],
             key_id=caller.key_id,
-            client=caller.client,
+            client=caller.address,
         )
         refused: list[AuditEvent] = []
         for entry in archive_entries(archive, services.settings.max_image_bytes):
@@ -74,7 +74,7 @@ def _submit_batch(
                         path=entry.name,
                         status="skipped",
                         error=f"the name {REPORT_NAME} is reserved for the batch report",
-                        input_sha256=hashlib.sha256(entry.data).hexdigest(),
+                        input_sha256=sha256_hex(entry.data),
                     )
                 )
             elif not is_image_candidate(entry.name, entry.data):
@@ -83,7 +83,7 @@ def _submit_batch(
                         path=entry.name,
                         status="skipped",
                         error="not an image",
-                        input_sha256=hashlib.sha256(entry.data).hexdigest(),
+                        input_sha256=sha256_hex(entry.data),
                     )
                 )
             else:
@@ -209,7 +209,7 @@ def _progress(batch: BatchRecord, jobs: dict[str, JobRecord | None]) -> BatchPro
 
 
 @router.get("/{batch_id}", summary="Progress of a batch", responses=error_responses(404))
-def get_batch(services: ServicesDep, caller: SubmitterDep, batch_id: BatchId) -> BatchProgress:
+def get_batch(services: ServicesDep, caller: SubmitterDep, batch_id: UploadId) -> BatchProgress:
     return _progress(*_found_batch(services, batch_id, caller))
 
 
@@ -219,7 +219,7 @@ def get_batch(services: ServicesDep, caller: SubmitterDep, batch_id: BatchId) ->
     response_class=Response,
     responses={200: {"content": {"application/zip": {}}}, **error_responses(404, 409)},
 )
-def get_batch_result(services: ServicesDep, caller: SubmitterDep, batch_id: BatchId) -> Response:
+def get_batch_result(services: ServicesDep, caller: SubmitterDep, batch_id: UploadId) -> Response:
     batch, jobs = _found_batch(services, batch_id, caller)
     progress = _progress(batch, jobs)
     if not progress.finished:
@@ -237,7 +237,9 @@ def get_batch_result(services: ServicesDep, caller: SubmitterDep, batch_id: Batc
                 image.status, image.error = "expired", "result expired before download"
                 continue
             archive.writestr(entry.path, data)
-        report = BatchReport(id=batch.id, params=batch.params, summary=progress, images=images)
+        report = BatchResultReport(
+            id=batch.id, params=batch.params, summary=progress, images=images
+        )
         archive.writestr(REPORT_NAME, json.dumps(report.model_dump(mode="json"), indent=2))
     return Response(
         buffer.getvalue(),
@@ -253,7 +255,7 @@ def get_batch_result(services: ServicesDep, caller: SubmitterDep, batch_id: Batc
     response_class=Response,
     responses=error_responses(404),
 )
-def delete_batch(services: ServicesDep, caller: SubmitterDep, batch_id: BatchId) -> Response:
+def delete_batch(services: ServicesDep, caller: SubmitterDep, batch_id: UploadId) -> Response:
     batch, _jobs = _found_batch(services, batch_id, caller)
     purge_jobs(services, *batch.job_ids)
     services.records.delete_batch(batch.id)
@@ -264,7 +266,7 @@ def delete_batch(services: ServicesDep, caller: SubmitterDep, batch_id: BatchId)
             reason=f"deleted on request: {len(batch.job_ids)} jobs' originals, results and "
             "records purged",
             key_id=caller.key_id,
-            client=caller.client,
+            client=caller.address,
         )
     )
     return Response(status_code=204)

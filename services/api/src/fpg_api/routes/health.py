@@ -17,7 +17,7 @@ def alive() -> Health:
 @router.get("/readyz", summary="The broker is reachable", responses=error_responses(503))
 def ready(services: ServicesDep) -> Readiness:
     try:
-        services.client.ping()
+        services.redis.ping()
     except redis.RedisError as error:
         raise ApiError(503, "broker_unreachable", f"Redis is not reachable: {error}") from error
     return Readiness(status="ready", broker="reachable")

@@ -1,17 +1,13 @@
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Response
 
 from fpg_api.deps import Caller, ServicesDep, SubmitterDep
 from fpg_api.errors import ApiError, error_responses
-from fpg_api.schemas import JobView
+from fpg_api.schemas import JobView, UploadId
 from fpg_audit import AuditEvent
 from jobstore.blobstore import input_key, result_key
 from jobstore.records import JobRecord, JobStatus
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=error_responses(401, 403))
-
-JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The id the upload returned.")]
 
 
 def job_view(job: JobRecord) -> JobView:
@@ -63,7 +59,7 @@ def result_response(services: ServicesDep, job: JobRecord) -> Response:
 
 
 @router.get("/{job_id}", summary="Status of one image", responses=error_responses(404))
-def get_job(services: ServicesDep, caller: SubmitterDep, job_id: JobId) -> JobView:
+def get_job(services: ServicesDep, caller: SubmitterDep, job_id: UploadId) -> JobView:
     return job_view(found_job(services, job_id, caller))
 
 
@@ -76,7 +72,7 @@ def get_job(services: ServicesDep, caller: SubmitterDep, job_id: JobId) -> JobVi
         **error_responses(404, 409),
     },
 )
-def get_job_result(services: ServicesDep, caller: SubmitterDep, job_id: JobId) -> Response:
+def get_job_result(services: ServicesDep, caller: SubmitterDep, job_id: UploadId) -> Response:
     return result_response(services, found_job(services, job_id, caller))
 
 
@@ -87,7 +83,7 @@ def get_job_result(services: ServicesDep, caller: SubmitterDep, job_id: JobId) -
     response_class=Response,
     responses=error_responses(404),
 )
-def delete_job(services: ServicesDep, caller: SubmitterDep, job_id: JobId) -> Response:
+def delete_job(services: ServicesDep, caller: SubmitterDep, job_id: UploadId) -> Response:
     job = found_job(services, job_id, caller)
     purge_jobs(services, job_id)
     services.audit.append(
@@ -97,7 +93,7 @@ def delete_job(services: ServicesDep, caller: SubmitterDep, job_id: JobId) -> Re
             batch_id=job.batch_id,
             reason="deleted on request: original, result and record purged",
             key_id=caller.key_id,
-            client=caller.client,
+            client=caller.address,
         )
     )
     return Response(status_code=204)
