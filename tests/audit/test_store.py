@@ -17,6 +17,7 @@ from fpg_audit.cli import audit_main, keys_main
 from fpg_audit.database import alembic_config, migrate
 from fpg_audit.export import FileFormat, verify_export, write_export
 from fpg_audit.schema import api_keys, audit_records, metadata
+from jobstore.audit_events import result_expired
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -112,7 +113,9 @@ def test_upgrading_copies_each_expiry_out_of_records_written_before(store):
         ).all()
     assert [tuple(row) for row in copied] == [(1, expires_at), (2, None)]
     assert store.verify().ok
-    swept = store.record_expired_results("2026-11-26T00:00:00.000000Z", lambda _job: False)
+    swept = store.record_expired_results(
+        "2026-11-26T00:00:00.000000Z", lambda _job: False, result_expired
+    )
     assert [record.job_id for record in swept] == [events[0].job_id]
 
 
@@ -262,8 +265,8 @@ def test_expired_results_are_recorded_once_and_only_when_gone(store):
     still_stored = {f"{5:032x}"}  # its key outlived the plan: not recorded as expired yet
     now = "2026-11-26T00:00:00.000000Z"
 
-    first = store.record_expired_results(now, lambda job_id: job_id in still_stored)
-    again = store.record_expired_results(now, lambda job_id: job_id in still_stored)
+    first = store.record_expired_results(now, lambda job_id: job_id in still_stored, result_expired)
+    again = store.record_expired_results(now, lambda job_id: job_id in still_stored, result_expired)
 
     assert [(r.event, r.job_id, r.reason) for r in first] == [
         ("result_expired", f"{1:032x}", f"retention ended at {past}")

@@ -67,10 +67,13 @@ class AuditStore:
             return _append_locked(connection, events)
 
     def record_expired_results(
-        self, now: str, result_still_stored: Callable[[str], bool]
+        self,
+        now: str,
+        result_still_stored: Callable[[str], bool],
+        expired_event: Callable[[AuditRecord], AuditEvent],
     ) -> list[AuditRecord]:
-        """Append a ``result_expired`` event for every done image whose planned expiry has passed
-        and whose result the store no longer holds: the proof that the retention was applied.
+        """Append ``expired_event`` of every done image whose planned expiry has passed and whose
+        result the store no longer holds: the proof that the retention was applied.
 
         Runs under the chain lock, so gateways sweeping at once never record an expiry twice; jobs
         already deleted (alone or with their batch) or already recorded expired are left out.
@@ -82,7 +85,7 @@ class AuditStore:
         deleted_batches = select(audit_records.c.batch_id).where(
             audit_records.c.event == "batch_deleted", audit_records.c.batch_id.is_not(None)
         )
-        due = select(audit_records.c.body).where(
+        due = select(audit_records.c.body, audit_records.c.hash).where(
             audit_records.c.event == "image",
             audit_records.c.outcome == "done",
             audit_records.c.result_expires_at <= now,
@@ -95,20 +98,12 @@ class AuditStore:
         connection = self.engine.connect().execution_options(immediate=True)
         with connection, connection.begin():
             lock_chain(connection)
-            expired = []
-            for row in connection.execute(due.order_by(audit_records.c.seq)):
-                image = json.loads(row.body)
-                if result_still_stored(image["job_id"]):
-                    continue
-                expired.append(
-                    AuditEvent(
-                        event="result_expired",
-                        job_id=image["job_id"],
-                        batch_id=image["batch_id"],
-                        output_sha256=image["output_sha256"],
-                        reason=f"retention ended at {image['result_expires_at']}",
-                    )
-                )
+            images = [_record(row) for row in connection.execute(due.order_by(audit_records.c.seq))]
+            expired = [
+                expired_event(image)
+                for image in images
+                if image.job_id is not None and not result_still_stored(image.job_id)
+            ]
             return _append_locked(connection, expired)
 
     def records(
@@ -120,9 +115,7 @@ class AuditStore:
             query = query.limit(limit)
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
-        return [
-            AuditRecord.model_validate({**json.loads(row.body), "hash": row.hash}) for row in rows
-        ]
+        return [_record(row) for row in rows]
 
     def iter_records(self, where: AuditFilter | None = None) -> Iterator[AuditRecord]:
         after = 0
@@ -276,6 +269,11 @@ def _row_problem(row: Any, expected_seq: int, prev_hash: str) -> str | None:
         if row[column] != body.get(column):
             return f"the {column} column differs from the record's content"
     return None
+
+
+def _record(row: Any) -> AuditRecord:
+    """A record from its stored text and hash."""
+    return AuditRecord.model_validate({**json.loads(row.body), "hash": row.hash})
 
 
 def _key(row: Any) -> ApiKey:

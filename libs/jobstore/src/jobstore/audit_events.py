@@ -1,12 +1,16 @@
-"""The audit records the gateway and the workers write about a job (see fpg_audit)."""
+"""What the audit trail records: one constructor per kind of event (``fpg_audit.chain.EventKind``),
+used by the gateway, the workers and the expiry sweep alike, so the same thing is always recorded
+with the same fields. A record's ``boxes`` are its job's ``regions``: records are hashed as written,
+so the audit format keeps its own name (docs/compliance.md)."""
 
-from fpg_audit import AuditEvent
+from fpg_audit import AuditEvent, AuditRecord
 from fpg_audit.chain import iso_utc
-from jobstore.records import JobRecord, JobStatus
+from jobstore.records import BatchEntry, BatchRecord, JobRecord, JobStatus
 
 
-def image_event(job: JobRecord) -> AuditEvent:
-    """The audit record of one finished image: everything but its bytes."""
+def image_processed(job: JobRecord) -> AuditEvent:
+    """One finished image (done or failed), or a duplicate upload answered from a stored result:
+    everything but its bytes."""
     return AuditEvent(
         event="image",
         job_id=job.id,
@@ -24,4 +28,75 @@ def image_event(job: JobRecord) -> AuditEvent:
         client=job.client,
         result_expires_at=None if job.result_expires_at is None else iso_utc(job.result_expires_at),
         reused_from=job.reused_from,
+    )
+
+
+def image_refused(batch: BatchRecord, entry: BatchEntry) -> AuditEvent:
+    """A file of a ZIP that was never processed (not an image, unsafe path, too large)."""
+    return AuditEvent(
+        event="image",
+        batch_id=batch.id,
+        path=entry.path,
+        outcome="failed" if entry.status == "failed" else "skipped",
+        reason=entry.error,
+        input_sha256=entry.input_sha256,
+        params=batch.params.model_dump(mode="json"),
+        key_id=batch.key_id,
+        client=batch.client,
+    )
+
+
+def original_deleted(job: JobRecord) -> AuditEvent:
+    """The worker deleted the upload once it had an outcome."""
+    return AuditEvent(
+        event="original_deleted",
+        job_id=job.id,
+        batch_id=job.batch_id,
+        input_sha256=job.input_sha256,
+        reason="processing finished" if job.status is JobStatus.DONE else "processing failed",
+    )
+
+
+def result_deleted(job: JobRecord) -> AuditEvent:
+    """A result discarded because its job was deleted while a worker processed it."""
+    return AuditEvent(
+        event="result_deleted",
+        job_id=job.id,
+        batch_id=job.batch_id,
+        reason="the job was deleted while it was processed",
+    )
+
+
+def result_expired(image: AuditRecord) -> AuditEvent:
+    """An ``image`` record's result outlived its retention and the store no longer holds it."""
+    return AuditEvent(
+        event="result_expired",
+        job_id=image.job_id,
+        batch_id=image.batch_id,
+        output_sha256=image.output_sha256,
+        reason=f"retention ended at {image.result_expires_at}",
+    )
+
+
+def job_deleted(job: JobRecord, key_id: str | None, client: str | None) -> AuditEvent:
+    """Every stored byte of the job purged on request of ``key_id`` from ``client``."""
+    return AuditEvent(
+        event="job_deleted",
+        job_id=job.id,
+        batch_id=job.batch_id,
+        reason="deleted on request: original, result and record purged",
+        key_id=key_id,
+        client=client,
+    )
+
+
+def batch_deleted(batch: BatchRecord, key_id: str | None, client: str | None) -> AuditEvent:
+    """Every job of the batch purged on request of ``key_id`` from ``client``."""
+    return AuditEvent(
+        event="batch_deleted",
+        batch_id=batch.id,
+        reason=f"deleted on request: {len(batch.job_ids)} jobs' originals, results and "
+        "records purged",
+        key_id=key_id,
+        client=client,
     )

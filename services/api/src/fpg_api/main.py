@@ -21,6 +21,7 @@ from fpg_api.routes import audit, batches, health, images, jobs, web
 from fpg_api.settings import GatewaySettings
 from fpg_audit import AuditStore
 from fpg_audit.chain import utc_now
+from jobstore import audit_events
 from jobstore.blobstore import RedisBlobStore, result_key
 from jobstore.celery_wiring import make_celery
 from jobstore.logs import configure_json_logging
@@ -69,7 +70,9 @@ def _with_one_error_schema(app: FastAPI, keys_required: bool) -> Callable[[], di
 def record_expiries(services: Services) -> int:
     """One sweep: audit every result whose retention ended and that Redis no longer holds."""
     expired = services.audit.record_expired_results(
-        utc_now(), lambda job_id: services.blobs.exists(result_key(job_id))
+        utc_now(),
+        lambda job_id: services.blobs.exists(result_key(job_id)),
+        audit_events.result_expired,
     )
     for record in expired:
         log.info("result expired", extra={"job_id": record.job_id, "batch_id": record.batch_id})

@@ -12,7 +12,7 @@ import uuid
 
 from blurcore import AnonymizeParams, cache_key
 from fpg_api.deps import Caller, Services
-from jobstore.audit_events import image_event
+from jobstore import audit_events
 from jobstore.blobstore import input_key, result_key
 from jobstore.celery_wiring import ANONYMIZE_TASK
 from jobstore.records import JobRecord, JobStatus
@@ -71,7 +71,7 @@ def _reuse_stored_result(services: Services, job: JobRecord, data: bytes) -> Job
     services.blobs.put(result_key(job.id), result, retention)
     job.result_expires_at = now + retention
     try:
-        services.audit.append(image_event(job))
+        services.audit.append(audit_events.image_processed(job))
     except Exception:
         services.blobs.delete(result_key(job.id))
         raise

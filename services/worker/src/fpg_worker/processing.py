@@ -8,7 +8,7 @@ from blurcore import Anonymizer, BlurcoreError
 from blurcore.boxes import to_xywh
 from blurcore.hashing import cache_key_of_digest, sha256_hex
 from fpg_audit import AuditEvent, AuditStore
-from jobstore.audit_events import image_event
+from jobstore import audit_events
 from jobstore.blobstore import BlobStore, input_key, result_key
 from jobstore.metrics import MetricsStore
 from jobstore.records import FINISHED, JobRecord, JobStatus, RecordStore
@@ -65,21 +65,14 @@ class JobRunner:
         job.faces, job.regions = result.faces, to_xywh(result.regions)
         job.input_sha256, job.output_sha256 = result.input_sha256, result.output_sha256
         try:
-            self._audit(image_event(job), self._original_deleted(job))
+            self._audit(audit_events.image_processed(job), audit_events.original_deleted(job))
         except Exception:
             self.blobs.delete(result_key(job_id))
             self._fail(job, "the audit trail could not be written; the result was discarded", data)
             raise
         if not self.records.finish_job(job, cache_key_of_digest(result.input_sha256, job.params)):
             self.blobs.delete(result_key(job_id))  # deleted meanwhile: keep nothing
-            self._audit(
-                AuditEvent(
-                    event="result_deleted",
-                    job_id=job.id,
-                    batch_id=job.batch_id,
-                    reason="the job was deleted while it was processed",
-                )
-            )
+            self._audit(audit_events.result_deleted(job))
             return None
         self._finished(job)
         return job
@@ -90,20 +83,11 @@ class JobRunner:
             job.input_sha256 = sha256_hex(data)
         self.blobs.delete(input_key(job.id))
         try:
-            self._audit(image_event(job), self._original_deleted(job))
+            self._audit(audit_events.image_processed(job), audit_events.original_deleted(job))
         finally:
             self.records.finish_job(job)
             self._finished(job)
         return job
-
-    def _original_deleted(self, job: JobRecord) -> AuditEvent:
-        return AuditEvent(
-            event="original_deleted",
-            job_id=job.id,
-            batch_id=job.batch_id,
-            input_sha256=job.input_sha256,
-            reason="processing finished" if job.status is JobStatus.DONE else "processing failed",
-        )
 
     def _audit(self, *events: AuditEvent) -> None:
         if self.audit is not None:

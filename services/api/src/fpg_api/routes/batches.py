@@ -22,6 +22,7 @@ from fpg_api.schemas import (
 )
 from fpg_api.submission import new_id, submit_job
 from fpg_audit import AuditEvent
+from jobstore import audit_events
 from jobstore.blobstore import result_key
 from jobstore.records import BatchEntry, BatchRecord, JobRecord, JobStatus
 
@@ -90,26 +91,11 @@ def _submit_batch(
                 job = submit_job(services, entry.data, entry.name, params, batch.id, caller)
                 batch.entries.append(BatchEntry(path=entry.name, job_id=job.id))
                 continue
-            refused.append(_refused_event(batch, batch.entries[-1]))
+            refused.append(audit_events.image_refused(batch, batch.entries[-1]))
     if refused:
         services.audit.append(*refused)
     services.records.create_batch(batch)
     return batch
-
-
-def _refused_event(batch: BatchRecord, entry: BatchEntry) -> AuditEvent:
-    """A file of the ZIP that was never processed (not an image, unsafe path, too large)."""
-    return AuditEvent(
-        event="image",
-        batch_id=batch.id,
-        path=entry.path,
-        outcome="failed" if entry.status == "failed" else "skipped",
-        reason=entry.error,
-        input_sha256=entry.input_sha256,
-        params=batch.params.model_dump(mode="json"),
-        key_id=batch.key_id,
-        client=batch.client,
-    )
 
 
 @router.post(
@@ -259,14 +245,5 @@ def delete_batch(services: ServicesDep, caller: SubmitterDep, batch_id: UploadId
     batch, _jobs = _found_batch(services, batch_id, caller)
     purge_jobs(services, *batch.job_ids)
     services.records.delete_batch(batch.id)
-    services.audit.append(
-        AuditEvent(
-            event="batch_deleted",
-            batch_id=batch.id,
-            reason=f"deleted on request: {len(batch.job_ids)} jobs' originals, results and "
-            "records purged",
-            key_id=caller.key_id,
-            client=caller.address,
-        )
-    )
+    services.audit.append(audit_events.batch_deleted(batch, caller.key_id, caller.address))
     return Response(status_code=204)

@@ -3,7 +3,7 @@ from fastapi import APIRouter, Response
 from fpg_api.deps import Caller, ServicesDep, SubmitterDep
 from fpg_api.errors import ApiError, error_responses
 from fpg_api.schemas import JobView, UploadId
-from fpg_audit import AuditEvent
+from jobstore import audit_events
 from jobstore.blobstore import input_key, result_key
 from jobstore.records import JobRecord, JobStatus
 
@@ -86,16 +86,7 @@ def get_job_result(services: ServicesDep, caller: SubmitterDep, job_id: UploadId
 def delete_job(services: ServicesDep, caller: SubmitterDep, job_id: UploadId) -> Response:
     job = found_job(services, job_id, caller)
     purge_jobs(services, job_id)
-    services.audit.append(
-        AuditEvent(
-            event="job_deleted",
-            job_id=job.id,
-            batch_id=job.batch_id,
-            reason="deleted on request: original, result and record purged",
-            key_id=caller.key_id,
-            client=caller.address,
-        )
-    )
+    services.audit.append(audit_events.job_deleted(job, caller.key_id, caller.address))
     return Response(status_code=204)
 
 
