@@ -1,4 +1,5 @@
 """Store an upload and queue it: the payload goes to the blob store, only its id to the broker.
+A ZIP becomes a batch: one job per image in it, and a recorded reason for every other file.
 
 A duplicate upload (same bytes, same parameters) while the first one's result is still kept is
 answered with a copy of that result instead of being computed again. The copy belongs to the new
@@ -6,16 +7,23 @@ job alone, so deleting either job never removes the other's result, and the new 
 audit record of its own that names the job it reused.
 """
 
+import io
 import logging
 import time
 import uuid
+import zipfile
 
 from blurcore import AnonymizeParams, cache_key
+from blurcore.archive import ArchiveEntry, archive_entries, is_image_candidate
+from blurcore.hashing import sha256_hex
+from fpg_api.batch_report import REPORT_NAME
 from fpg_api.deps import Caller, Services
+from fpg_api.errors import ApiError
+from fpg_api.settings import GatewaySettings
 from jobstore import audit_events
 from jobstore.blobstore import input_key, result_key
 from jobstore.celery_wiring import ANONYMIZE_TASK
-from jobstore.records import JobRecord, JobStatus
+from jobstore.records import BatchEntry, BatchRecord, JobRecord, JobStatus
 
 log = logging.getLogger("fpg.gateway")
 
@@ -81,3 +89,73 @@ def _reuse_stored_result(services: Services, job: JobRecord, data: bytes) -> Job
         extra={"job_id": job.id, "batch_id": job.batch_id, "client": job.client},
     )
     return job
+
+
+def submit_batch(
+    services: Services, data: bytes, filename: str, params: AnonymizeParams, caller: Caller
+) -> BatchRecord:
+    """Every file of the ZIP accounted for: an image is submitted as a job of the batch; any
+    other file is kept with the reason it was not processed, and audited."""
+    batch = BatchRecord(
+        id=new_id(),
+        params=params,
+        filename=filename,
+        entries=[],
+        key_id=caller.key_id,
+        client=caller.address,
+    )
+    with _opened_zip(data) as archive:
+        _refuse_beyond_limits(archive, services.settings)
+        batch.entries = [
+            _batch_entry(services, batch, entry, caller)
+            for entry in archive_entries(archive, services.settings.max_image_bytes)
+        ]
+    refusals = [audit_events.image_refused(batch, e) for e in batch.entries if e.job_id is None]
+    if refusals:
+        services.audit.append(*refusals)
+    services.records.create_batch(batch)
+    return batch
+
+
+def _opened_zip(data: bytes) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as error:
+        raise ApiError(400, "invalid_zip", f"not a valid ZIP file: {error}") from error
+
+
+def _refuse_beyond_limits(archive: zipfile.ZipFile, limits: GatewaySettings) -> None:
+    """Judged from the central directory alone, before anything is inflated."""
+    files = [info for info in archive.infolist() if not info.is_dir()]
+    if len(files) > limits.max_batch_entries:
+        raise ApiError(
+            413,
+            "too_many_entries",
+            f"the ZIP holds {len(files)} files; the limit is {limits.max_batch_entries}",
+        )
+    inflated = sum(info.file_size for info in files)
+    if inflated > limits.max_batch_uncompressed_bytes:
+        raise ApiError(
+            413,
+            "zip_too_large",
+            f"the ZIP inflates to {inflated:,} bytes; the limit is "
+            f"{limits.max_batch_uncompressed_bytes:,}",
+        )
+
+
+def _batch_entry(
+    services: Services, batch: BatchRecord, entry: ArchiveEntry, caller: Caller
+) -> BatchEntry:
+    """One file of the ZIP: a job when it is an image, else the reason it is not."""
+    if entry.data is None:
+        return BatchEntry(path=entry.name, status=entry.status, error=entry.error)
+    if entry.name == REPORT_NAME:
+        reason = f"the name {REPORT_NAME} is reserved for the batch report"
+    elif not is_image_candidate(entry.name, entry.data):
+        reason = "not an image"
+    else:
+        job = submit_job(services, entry.data, entry.name, batch.params, batch.id, caller)
+        return BatchEntry(path=entry.name, job_id=job.id)
+    return BatchEntry(
+        path=entry.name, status="skipped", error=reason, input_sha256=sha256_hex(entry.data)
+    )

@@ -1,4 +1,3 @@
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request, Response
@@ -7,13 +6,12 @@ from starlette.concurrency import run_in_threadpool
 from blurcore import AnonymizeParams, ImageTooLargeError, UnsupportedImageError, imageio
 from fpg_api.deps import ServicesDep, SubmitterDep
 from fpg_api.errors import ApiError, error_responses
-from fpg_api.routes.jobs import result_response
+from fpg_api.jobs import result_response, wait_until_finished
 from fpg_api.schemas import ImageUpload, JobAccepted, WaitSeconds
 from fpg_api.submission import submit_job
-from jobstore.records import FINISHED, JobRecord, JobStatus
+from jobstore.records import JobRecord, JobStatus
 
 router = APIRouter(prefix="/v1/images", tags=["images"], responses=error_responses(401, 403))
-WAIT_SLICE_SECONDS = 1.0
 
 
 def accepted(request: Request, job: JobRecord) -> JobAccepted:
@@ -23,24 +21,6 @@ def accepted(request: Request, job: JobRecord) -> JobAccepted:
         status_url=str(request.url_for("get_job", job_id=job.id)),
         result_url=str(request.url_for("get_job_result", job_id=job.id)),
     )
-
-
-async def _wait_until_finished(services: ServicesDep, job: JobRecord, seconds: float) -> JobRecord:
-    """Block on the worker's announcement, in short slices (see RecordStore.await_finished)."""
-    deadline = time.monotonic() + seconds
-    while job.status not in FINISHED and (remaining := deadline - time.monotonic()) > 0:
-        slice_seconds = min(WAIT_SLICE_SECONDS, remaining)
-        latest = await run_in_threadpool(_job_after_waiting, services, job.id, slice_seconds)
-        if latest is None:
-            break
-        job = latest
-    return job
-
-
-def _job_after_waiting(services: ServicesDep, job_id: str, seconds: float) -> JobRecord | None:
-    """One trip to a worker thread: wait for the announcement, then read the record."""
-    services.records.await_finished(job_id, seconds)
-    return services.records.get_job(job_id)
 
 
 @router.post(
@@ -83,7 +63,7 @@ async def create_image_job(
         submit_job, services, data, upload.file.filename or "image", params, None, caller
     )
     if wait > 0:
-        job = await _wait_until_finished(services, job, wait)
+        job = await wait_until_finished(services, job, wait)
         if job.status is JobStatus.DONE:
             return await run_in_threadpool(result_response, services, job)
         if job.status is JobStatus.FAILED:

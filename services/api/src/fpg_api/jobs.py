@@ -1,0 +1,91 @@
+"""What a caller submitted, once submitted: found for its owner only, waited for, served and
+purged. Jobs are single images; a batch is the jobs of one ZIP."""
+
+import time
+
+from fastapi import Response
+from starlette.concurrency import run_in_threadpool
+
+from fpg_api.batch_report import BatchJobs
+from fpg_api.deps import Caller, Services
+from fpg_api.errors import ApiError
+from jobstore import audit_events
+from jobstore.blobstore import input_key, result_key
+from jobstore.records import FINISHED, BatchRecord, JobRecord, JobStatus
+
+WAIT_SLICE_SECONDS = 1.0
+
+
+def found_job(services: Services, job_id: str, caller: Caller) -> JobRecord:
+    """The job, if it exists and belongs to the caller (another key's job is as good as absent)."""
+    job = services.records.get_job(job_id)
+    if job is None or not caller.owns(job.key_id):
+        raise ApiError(
+            404, "not_found", f"no job {job_id}: it never existed, expired or was deleted"
+        )
+    return job
+
+
+def found_batch(services: Services, batch_id: str, caller: Caller) -> tuple[BatchRecord, BatchJobs]:
+    """The batch and its jobs, on the same terms as ``found_job``."""
+    batch = services.records.get_batch(batch_id)
+    if batch is None or not caller.owns(batch.key_id):
+        raise ApiError(
+            404, "not_found", f"no batch {batch_id}: it never existed, expired or was deleted"
+        )
+    jobs = dict(zip(batch.job_ids, services.records.get_jobs(batch.job_ids), strict=True))
+    return batch, jobs
+
+
+async def wait_until_finished(services: Services, job: JobRecord, seconds: float) -> JobRecord:
+    """Block on the worker's announcement, in short slices (see RecordStore.await_finished)."""
+    deadline = time.monotonic() + seconds
+    while job.status not in FINISHED and (remaining := deadline - time.monotonic()) > 0:
+        slice_seconds = min(WAIT_SLICE_SECONDS, remaining)
+        latest = await run_in_threadpool(_job_after_waiting, services, job.id, slice_seconds)
+        if latest is None:
+            break
+        job = latest
+    return job
+
+
+def _job_after_waiting(services: Services, job_id: str, seconds: float) -> JobRecord | None:
+    """One trip to a worker thread: wait for the announcement, then read the record."""
+    services.records.await_finished(job_id, seconds)
+    return services.records.get_job(job_id)
+
+
+def result_response(services: Services, job: JobRecord) -> Response:
+    """The anonymized image of a finished job; never anything else."""
+    if job.status is JobStatus.FAILED:
+        raise ApiError(409, "job_failed", f"the image could not be anonymized: {job.error}")
+    if job.status is not JobStatus.DONE:
+        raise ApiError(409, "not_ready", f"the job is {job.status.value}; try again shortly")
+    data = services.blobs.get(result_key(job.id))
+    if data is None or job.content_type is None:
+        raise ApiError(404, "not_found", f"the result of job {job.id} expired or was deleted")
+    return Response(
+        data,
+        media_type=job.content_type,
+        headers={"X-Faces": str(job.faces or 0), "X-Job-Id": job.id},
+    )
+
+
+def purge_job(services: Services, job: JobRecord, caller: Caller) -> None:
+    _delete_stored(services, job.id)
+    services.audit.append(audit_events.job_deleted(job, caller.key_id, caller.address))
+
+
+def purge_batch(services: Services, batch: BatchRecord, caller: Caller) -> None:
+    _delete_stored(services, *batch.job_ids)
+    services.records.delete_batch(batch.id)
+    services.audit.append(audit_events.batch_deleted(batch, caller.key_id, caller.address))
+
+
+def _delete_stored(services: Services, *job_ids: str) -> None:
+    """Every key of these jobs. A result reused by a duplicate upload was copied, so this never
+    removes another job's result."""
+    services.records.delete_jobs(*job_ids)
+    services.blobs.delete(
+        *(key for job_id in job_ids for key in (input_key(job_id), result_key(job_id)))
+    )
