@@ -6,6 +6,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,6 +46,15 @@ def shared_faces() -> Path:
     if not (SHARED_FACES / "dev" / "annotations.json").is_file():
         pytest.skip(f"evaluation data absent: {SHARED_FACES} (see its README); skipping")
     return SHARED_FACES / "dev"
+
+
+def zip_of(files: dict[str, bytes]) -> bytes:
+    """A ZIP holding ``files`` (path inside the ZIP -> bytes), as a user would upload one."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
 
 
 def decode_rgb(data: bytes) -> np.ndarray:

@@ -13,7 +13,7 @@ import skimage.data
 from PIL import Image
 from playwright.sync_api import Page, Request, expect
 
-from ..conftest import MAX_IMAGE_BYTES, Stack
+from ..conftest import MAX_IMAGE_BYTES, Stack, zip_of
 from .conftest import Shots
 
 # The astronaut's face in the 512x512 portrait: rows 55-175, columns 175-275.
@@ -89,10 +89,15 @@ def test_upload_a_zip_shows_batch_progress_and_downloads_the_zip(
     mirrored = io.BytesIO()
     Image.fromarray(skimage.data.astronaut()[:, ::-1]).save(mirrored, format="PNG")
     archive = tmp_path / "team.zip"
-    with zipfile.ZipFile(archive, "w") as zipped:
-        zipped.writestr("team/astronaut.jpg", astronaut_jpeg)
-        zipped.writestr("team/mirrored.png", mirrored.getvalue())
-        zipped.writestr("team/notes.txt", "not a photo")
+    archive.write_bytes(
+        zip_of(
+            {
+                "team/astronaut.jpg": astronaut_jpeg,
+                "team/mirrored.png": mirrored.getvalue(),
+                "team/notes.txt": b"not a photo",
+            }
+        )
+    )
     open_page(page, stack)
 
     page.get_by_test_id("file-input").set_input_files(archive)

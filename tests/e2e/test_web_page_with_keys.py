@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from fpg_audit import AuditStore, Role
 
-from ..conftest import Stack, private_redis, running_stack
+from ..conftest import Stack, private_redis, running_stack, zip_of
 from .conftest import Shots
 from .test_web_page import open_page
 
@@ -55,8 +55,7 @@ def test_with_a_key_a_photo_and_a_zip_come_back_anonymized(
     photo = tmp_path / "astronaut.jpg"
     photo.write_bytes(astronaut_jpeg)
     archive = tmp_path / "staff.zip"
-    with zipfile.ZipFile(archive, "w") as writing:
-        writing.writestr("staff/a.jpg", astronaut_jpeg)
+    archive.write_bytes(zip_of({"staff/a.jpg": astronaut_jpeg}))
     open_page(page, stack)
     page.get_by_test_id("api-key").fill(secret)
     page.get_by_test_id("api-key").dispatch_event("change")

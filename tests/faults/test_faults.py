@@ -17,7 +17,7 @@ from PIL import Image
 
 from fpg_api.localstack import start_private_redis, stop_all
 
-from ..conftest import private_redis, running_stack, wait_for_batch, wait_for_job
+from ..conftest import private_redis, running_stack, wait_for_batch, wait_for_job, zip_of
 
 
 @pytest.fixture
@@ -39,14 +39,6 @@ def _children(pid: int) -> list[int]:
     return children
 
 
-def _batch_zip(photo: bytes, count: int) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for index in range(count):
-            archive.writestr(f"staff/{index:02d}.jpg", photo)
-    return buffer.getvalue()
-
-
 def _large_noisy_jpeg() -> bytes:
     rng = np.random.default_rng(3)
     noise = rng.integers(0, 256, size=(2000, 3000, 3), dtype=np.uint8)
@@ -57,9 +49,8 @@ def _large_noisy_jpeg() -> bytes:
 
 def test_worker_child_killed_mid_batch_loses_nothing(own_redis, astronaut_jpeg):
     with running_stack(own_redis, worker_processes=2) as stack, stack.client() as client:
-        batch = client.post(
-            "/v1/batches", files={"file": ("staff.zip", _batch_zip(astronaut_jpeg, 12))}
-        ).json()
+        photos = {f"staff/{i:02d}.jpg": astronaut_jpeg for i in range(12)}
+        batch = client.post("/v1/batches", files={"file": ("staff.zip", zip_of(photos))}).json()
         deadline = time.monotonic() + 30
         while client.get(f"/v1/batches/{batch['id']}").json()["done"] < 2:
             assert time.monotonic() < deadline
@@ -112,13 +103,9 @@ def test_task_over_time_limit_fails_and_batch_finishes(own_redis, astronaut_jpeg
     limits = {"FPG_TASK_SOFT_TIME_LIMIT": "1", "FPG_TASK_HARD_TIME_LIMIT": "30"}
     with running_stack(own_redis, worker_processes=1, **limits) as stack, stack.client() as client:
         slow = _large_noisy_jpeg()
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w") as archive:
-            archive.writestr("slow.jpg", slow)
-            archive.writestr("quick.jpg", astronaut_jpeg)
         batch = client.post(
             "/v1/batches",
-            files={"file": ("mixed.zip", buffer.getvalue())},
+            files={"file": ("mixed.zip", zip_of({"slow.jpg": slow, "quick.jpg": astronaut_jpeg}))},
             data={"profile": "thorough", "denoise": "true"},
         ).json()
         progress = wait_for_batch(client, batch["id"], timeout=120)

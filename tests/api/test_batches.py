@@ -9,20 +9,12 @@ import pytest
 from blurcore import AnonymizeParams
 from jobstore.records import BatchEntry, BatchRecord, JobRecord, RecordStore
 
-from ..conftest import wait_for_batch
-
-
-def _zip(entries: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
+from ..conftest import wait_for_batch, zip_of
 
 
 @pytest.fixture(scope="module")
 def finished_batch(stack, astronaut_jpeg):
-    upload = _zip(
+    upload = zip_of(
         {
             "team/2024/alice.jpg": astronaut_jpeg,
             "team/bob.jpg": astronaut_jpeg,
@@ -86,7 +78,7 @@ def test_get_batch_result_keeps_paths_and_reports_every_entry(
 
 
 def test_an_image_named_like_the_report_is_skipped_not_clashing(client, astronaut_jpeg):
-    upload = _zip({"report.json": astronaut_jpeg, "a.jpg": astronaut_jpeg})
+    upload = zip_of({"report.json": astronaut_jpeg, "a.jpg": astronaut_jpeg})
     accepted = client.post("/v1/batches", files={"file": ("x.zip", upload)}).json()
     wait_for_batch(client, accepted["id"])
     with zipfile.ZipFile(io.BytesIO(client.get(accepted["result_url"]).content)) as archive:
@@ -124,7 +116,7 @@ def test_post_batch_that_is_not_a_zip_is_bad_request(client):
 
 
 def test_delete_batch_purges_every_key(client, stack, astronaut_jpeg):
-    upload = _zip({"a.jpg": astronaut_jpeg, "b.jpg": astronaut_jpeg})
+    upload = zip_of({"a.jpg": astronaut_jpeg, "b.jpg": astronaut_jpeg})
     batch_id = client.post("/v1/batches", files={"file": ("two.zip", upload)}).json()["id"]
     wait_for_batch(client, batch_id)
     job_ids = [key.decode().split(":")[2] for key in stack.redis.scan_iter("fpg:job:*")]
@@ -138,7 +130,7 @@ def test_delete_batch_purges_every_key(client, stack, astronaut_jpeg):
 
 def test_post_batch_declaring_huge_content_is_refused(client, astronaut_jpeg):
     # A ZIP bomb's central directory promises gigabytes; refuse before inflating anything.
-    upload = bytearray(_zip({"a.jpg": astronaut_jpeg}))
+    upload = bytearray(zip_of({"a.jpg": astronaut_jpeg}))
     central = upload.rindex(b"PK\x01\x02")
     struct.pack_into("<I", upload, central + 24, 0xF000_0000)  # the declared uncompressed size
     answer = client.post("/v1/batches", files={"file": ("bomb.zip", bytes(upload))})

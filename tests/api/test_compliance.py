@@ -33,6 +33,7 @@ from ..conftest import (
     running_stack,
     wait_for_batch,
     wait_for_job,
+    zip_of,
 )
 
 ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorResponse"}
@@ -171,7 +172,7 @@ def test_a_key_sees_only_its_own_jobs_and_batches(compliance, astronaut_jpeg):
     ):
         job = owner.post("/v1/images?wait=30", files={"file": ("a.jpg", photo)})
         job_id = job.headers["X-Job-Id"]
-        batch = owner.post("/v1/batches", files={"file": ("b.zip", _zip({"x.jpg": photo}))})
+        batch = owner.post("/v1/batches", files={"file": ("b.zip", zip_of({"x.jpg": photo}))})
         batch_id = batch.json()["id"]
         for path in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/result", f"/v1/batches/{batch_id}"):
             assert stranger.get(path).status_code == 404, path
@@ -181,19 +182,11 @@ def test_a_key_sees_only_its_own_jobs_and_batches(compliance, astronaut_jpeg):
         assert wait_for_batch(owner, batch_id)["done"] == 1
 
 
-def _zip(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
 def test_every_image_of_a_batch_has_a_record_whose_hashes_match_the_bytes(
     compliance, astronaut_jpeg
 ):
     photos = {f"staff/{n}.jpg": _distinct_jpeg(astronaut_jpeg, 10 + n) for n in range(3)}
-    upload = _zip({**photos, "staff/README.txt": b"not a photo"})
+    upload = zip_of({**photos, "staff/README.txt": b"not a photo"})
     with compliance.as_(compliance.submitter) as client:
         batch_id = client.post("/v1/batches", files={"file": ("staff.zip", upload)}).json()["id"]
         assert wait_for_batch(client, batch_id)["done"] == 3
@@ -284,7 +277,7 @@ def test_delete_leaves_no_image_bytes_and_an_audit_event(compliance, astronaut_j
         job_id = client.post("/v1/images", files={"file": ("a.jpg", photo)}).json()["id"]
         batch_id = client.post(
             "/v1/batches",
-            files={"file": ("b.zip", _zip({"p.jpg": _distinct_jpeg(astronaut_jpeg, 33)}))},
+            files={"file": ("b.zip", zip_of({"p.jpg": _distinct_jpeg(astronaut_jpeg, 33)}))},
         ).json()["id"]
         wait_for_job(client, job_id)
         batch_job = wait_for_batch(client, batch_id)
