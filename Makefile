@@ -7,7 +7,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test lint bench bench-scaling bench-load eval deploy-check images clean
+.PHONY: help install run test lint bench bench-video bench-scaling bench-load eval deploy-check images clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -48,6 +48,10 @@ eval: $(STAMP) ## Score the default profile on the shared dev set (DATASET=..., 
 
 bench: $(STAMP) ## Measure quality and speed side by side; writes docs/benchmarks.md
 	UV=$(UV) $(VENV)/bin/python bench/run_benchmarks.py --dataset $(DATASET) --out docs/benchmarks.md
+
+VIDEO_DATASET ?= ../shared/data/faces/video
+bench-video: $(STAMP) ## Videos side by side with deface (quality, speed, memory over a 10-minute clip); writes docs/video-benchmarks.md
+	UV=$(UV) $(VENV)/bin/python bench/video_bench.py --dataset $(VIDEO_DATASET) --out docs/video-benchmarks.md
 
 bench-scaling: $(STAMP) ## Service and library at 1, 2, 4, ... processes up to the core count; writes docs/scaling.md
 	UV=$(UV) $(VENV)/bin/python bench/scaling_bench.py --dataset $(DATASET) --out docs/scaling.md

@@ -80,7 +80,7 @@ def at(samples: list[tuple[float, float]], fraction: float) -> float:
 
 def section(minutes: float, size: tuple[int, int], frames: int, samples, peak: float) -> str:
     lines = [
-        f"### Memory over a {minutes:g}-minute clip ({size[0]}x{size[1]}, {frames} frames, "
+        f"Resident memory over a {minutes:g}-minute clip ({size[0]}x{size[1]}, {frames} frames, "
         "fast profile)",
         "",
         "| pass | after 10% | after 50% | after 100% |",
@@ -93,19 +93,24 @@ def section(minutes: float, size: tuple[int, int], frames: int, samples, peak: f
     return "\n".join(lines)
 
 
+def memory_section(minutes: float, size: tuple[int, int] = (640, 360)) -> str:
+    """Make the clip, anonymize it while sampling memory, and describe what was seen."""
+    with tempfile.TemporaryDirectory() as scratch:
+        clip = Path(scratch, "long.mp4")
+        started = time.perf_counter()
+        frames = make_long_clip(clip, minutes, size)
+        print(f"made {frames} frames in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        samples, peak = measure(clip, Path(scratch, "out.mp4"))
+    return section(minutes, size, frames, samples, peak)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--size", default="640x360")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
-    with tempfile.TemporaryDirectory() as scratch:
-        clip = Path(scratch, "long.mp4")
-        started = time.perf_counter()
-        frames = make_long_clip(clip, args.minutes, (width, height))
-        print(f"made {frames} frames in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-        samples, peak = measure(clip, Path(scratch, "out.mp4"))
-    print(section(args.minutes, (width, height), frames, samples, peak))
+    print(memory_section(args.minutes, (width, height)))
 
 
 if __name__ == "__main__":

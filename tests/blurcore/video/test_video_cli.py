@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from blurcore import cli
-from blurcore.pipeline import file_sha256_hex
+from blurcore.hashing import file_sha256_hex
 from tests.blurcore.video.clips import ClipSpec, audio_packets, make_clip, read_displayed
 
 
@@ -116,3 +116,25 @@ def test_max_video_seconds_refuses_a_longer_clip(tmp_path, capsys):
     (video,) = json.loads((tmp_path / "r.json").read_text())["videos"]
     assert "over the limit" in video["error"]
     assert np.all([not p.is_file() for p in (tmp_path / "out").rglob("*")])
+
+
+def test_eval_scores_a_video_set_by_the_pixels_filled(tmp_path, capsys):
+    dataset = tmp_path / "video"
+    (dataset / "clips").mkdir(parents=True)
+    faces = make_clip(dataset / "clips" / "pan.mp4", ClipSpec(frames=10))
+    frames_gt = [
+        {"faces": [[x1, y1, x2 - x1, y2 - y1, 0]], "ignore": []} for x1, y1, x2, y2 in faces
+    ]
+    clip = {"file": "clips/pan.mp4", "width": 480, "height": 270, "fps": 25, "frames_gt": frames_gt}
+    (dataset / "annotations_video.json").write_text(json.dumps({"clips": [clip]}))
+    code, stdout, _ = run(
+        capsys, "eval", dataset, "--profile", "fast", "--json-out", tmp_path / "figures.json"
+    )
+    assert code == 0
+    assert "1 clips" in stdout
+    figures = json.loads((tmp_path / "figures.json").read_text())
+    assert figures["params"]["profile"] == "fast"
+    assert figures["buckets"][">=64"]["protected"] == 10
+    assert figures["buckets"][">=64"]["face_frames"] == 10
+    assert figures["audio_kept_everywhere"] is True
+    assert figures["tags_survived"] == []

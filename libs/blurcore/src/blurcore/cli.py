@@ -23,6 +23,8 @@ from blurcore.evaluation import evaluate, load_samples
 from blurcore.params import AnonymizeParams, Mode, Profile, Shape
 from blurcore.pipeline import Anonymizer
 from blurcore.scoring import format_report, report_to_dict
+from blurcore.video.evaluation import ANNOTATIONS_FILE as VIDEO_ANNOTATIONS
+from blurcore.video.evaluation import evaluate_video_dataset, format_video_report
 from blurcore.video.pipeline import AudioPolicy, VideoAnonymizer, VideoOptions
 from blurcore.video.probe import DEFAULT_MAX_SECONDS, VideoLimits, looks_like_video
 
@@ -99,7 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     detect.add_argument("--json", action="store_true", required=True, help="JSON on stdout")
     _add_params_arguments(detect)
 
-    evaluate_ = commands.add_parser("eval", help="score a profile on an annotated data set")
+    evaluate_ = commands.add_parser(
+        "eval", help="score a profile on an annotated set of photos or videos"
+    )
     evaluate_.add_argument("dataset", type=Path, metavar="DATASET_DIR")
     evaluate_.add_argument("--json-out", type=Path, help="also write the figures as JSON here")
     _add_params_arguments(evaluate_)
@@ -179,7 +183,24 @@ def _run_detect(args: argparse.Namespace, params: AnonymizeParams) -> int:
     return status
 
 
+def _run_video_eval(args: argparse.Namespace, params: AnonymizeParams) -> int:
+    anonymizer = Anonymizer(threads=args.threads)
+    anonymizer.load((params.profile,))
+    with tqdm(desc="eval", unit="clip", file=sys.stderr, disable=None) as bar:
+        evaluation = evaluate_video_dataset(
+            args.dataset, anonymizer, params, lambda _clip: bar.update(1)
+        )
+    print(f"profile {params.profile.value}, {len(evaluation.clips)} clips from {args.dataset}")
+    print(format_video_report(evaluation))
+    if args.json_out:
+        figures = {"params": params.model_dump(mode="json"), **evaluation.to_dict()}
+        args.json_out.write_text(json.dumps(figures, indent=2) + "\n")
+    return EXIT_OK
+
+
 def _run_eval(args: argparse.Namespace, params: AnonymizeParams) -> int:
+    if (args.dataset / VIDEO_ANNOTATIONS).is_file():
+        return _run_video_eval(args, params)
     samples = load_samples(args.dataset)
     anonymizer = Anonymizer(threads=args.threads)
     anonymizer.load((params.profile,))
