@@ -47,7 +47,8 @@ eval: $(STAMP) ## Score the default profile on the shared dev set (DATASET=..., 
 	$(VENV)/bin/blurcore eval $(DATASET) --profile $(or $(PROFILE),default)
 
 bench: $(STAMP) ## Measure quality and speed side by side; writes docs/benchmarks.md
-	UV=$(UV) $(VENV)/bin/python bench/run_benchmarks.py --dataset $(DATASET) --out docs/benchmarks.md
+	UV=$(UV) $(VENV)/bin/python bench/run_benchmarks.py --dataset $(DATASET) --out docs/benchmarks.md \
+	  $(if $(wildcard $(DATASET)/../dev2/annotations.json),--sweep-dataset $(DATASET)/../dev2)
 
 VIDEO_DATASET ?= ../shared/data/faces/video
 bench-video: $(STAMP) ## Videos side by side with deface (quality, speed, memory over a 10-minute clip); writes docs/video-benchmarks.md

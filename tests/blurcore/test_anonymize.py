@@ -94,3 +94,15 @@ def test_region_mask_is_union_and_ignores_empty_boxes():
     boxes = as_boxes([[0, 0, 10, 10, 1], [5, 5, 15, 15, 1], [50, 50, 50, 60, 1]])
     mask = region_mask(boxes, 20, 20, Shape.RECTANGLE)
     assert mask.sum() == 100 + 100 - 25
+
+
+def test_a_region_cut_by_the_edge_keeps_the_whole_region_s_ellipse():
+    """A face half outside the frame: the ellipse is the whole region's, cut at the edge, so the
+    face's part along the edge stays covered from top to bottom."""
+    cut = as_boxes([[-50, 0, 50, 100, 1.0]])
+    mask = region_mask(cut, 100, 100, Shape.ELLIPSE)
+    assert mask[2, 0]  # near the top, on the edge: inside the whole ellipse
+    assert not mask[2, 49]  # near the top, at the region's far side: outside it
+    output = anonymize(_textured(100, 100), cut, AnonymizeParams(mode=Mode.FILL))
+    assert (output[mask] == 0).all()
+    assert (output[~mask] != 0).any()

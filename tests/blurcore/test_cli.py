@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from blurcore import cli
+from blurcore import AnonymizeParams, cli
 from blurcore.imageio import ImageFormat, sniff_format
 from blurcore.scoring import REPORT_BUCKETS
 
@@ -287,11 +287,12 @@ def test_detect_prints_one_json_object_matching_blur_report(
     assert all(printed.values())  # each holds the face
     for regions in printed.values():
         assert_well_formed_regions(regions, 512, 512)
-    # The parameters reach the detection: padding 1.5 gives regions 1.5 / 1.3 as wide as default.
+    # The parameters reach the detection: padding 1.5 gives regions 1.5 / default as wide.
     code, stdout, _ = run(capsys, "detect", "in/astronaut.png", "--json")
     [default_region] = json.loads(stdout)["in/astronaut.png"]
     [padded_region] = printed["in/astronaut.png"]
-    assert padded_region[2] / default_region[2] == pytest.approx(1.5 / 1.3, rel=0.05)
+    default_padding = AnonymizeParams().padding
+    assert padded_region[2] / default_region[2] == pytest.approx(1.5 / default_padding, rel=0.05)
 
 
 def test_detect_reports_unreadable_files_and_prints_the_others(

@@ -257,7 +257,7 @@ def test_several_files_at_once_each_get_a_card_and_the_page_counts_them(
     result_path = page.get_by_test_id("download").first.get_attribute("href") or ""
     job = page.request.get(f"{stack.url}/{result_path.removesuffix('/result')}").json()
     assert job["params"]["mode"] == "pixelate"
-    assert job["params"]["padding"] == 1.3
+    assert job["params"]["padding"] == 1.6
     shots("two-photos-narrow")
 
 

@@ -48,19 +48,38 @@ def shape_mask(height: int, width: int, shape: Shape) -> npt.NDArray[np.bool_]:
     return mask > 0
 
 
+def visible_shape(
+    box: npt.NDArray[np.float32], width: int, height: int, shape: Shape
+) -> tuple[tuple[int, int, int, int], npt.NDArray[np.bool_]] | None:
+    """The part of a region inside the frame: its pixel bounds there, and which of those pixels
+    its shape covers. The shape is that of the whole region, cut by the frame's edge, so a face
+    at the edge keeps the ellipse it would have had, not one squeezed into what is left of its
+    box (which would uncover the face's corners next to the edge). None when nothing shows."""
+    full_left, full_top = math.floor(float(box[0])), math.floor(float(box[1]))
+    full_right, full_bottom = math.ceil(float(box[2])), math.ceil(float(box[3]))
+    left, top = max(0, full_left), max(0, full_top)
+    right, bottom = min(width, full_right), min(height, full_bottom)
+    if right <= left or bottom <= top:
+        return None
+    whole = shape_mask(full_bottom - full_top, full_right - full_left, shape)
+    inside = whole[top - full_top : bottom - full_top, left - full_left : right - full_left]
+    return (left, top, right, bottom), inside
+
+
 def region_mask(regions: Boxes, height: int, width: int, shape: Shape) -> npt.NDArray[np.bool_]:
     """The union of every pixel that anonymizing ``regions`` changes: what a reviewer can trust."""
     covered = np.zeros((height, width), dtype=bool)
     for box in regions:
-        left, top, right, bottom = pixel_bounds(box, width, height)
-        if right > left and bottom > top:
-            covered[top:bottom, left:right] |= shape_mask(bottom - top, right - left, shape)
+        visible = visible_shape(box, width, height, shape)
+        if visible is not None:
+            (left, top, right, bottom), inside = visible
+            covered[top:bottom, left:right] |= inside
     return covered
 
 
-def _blurred(region: Pixels, strength: float) -> Pixels:
+def _blurred(region: Pixels, strength: float, side: int) -> Pixels:
     height, width = region.shape[:2]
-    sigma = strength * max(height, width) / SAMPLES_ACROSS_FACE
+    sigma = strength * side / SAMPLES_ACROSS_FACE
     shrink = max(1.0, sigma / WORKING_SIGMA)
     small_size = (max(1, round(width / shrink)), max(1, round(height / shrink)))
     small = cv2.resize(region, small_size, interpolation=cv2.INTER_AREA)
@@ -70,9 +89,9 @@ def _blurred(region: Pixels, strength: float) -> Pixels:
     )
 
 
-def _pixelated(region: Pixels, strength: float) -> Pixels:
+def _pixelated(region: Pixels, strength: float, side: int) -> Pixels:
     height, width = region.shape[:2]
-    block = max(2.0, strength * max(height, width) / SAMPLES_ACROSS_FACE)
+    block = max(2.0, strength * side / SAMPLES_ACROSS_FACE)
     blocks = (max(1, round(width / block)), max(1, round(height / block)))
     small = cv2.resize(region, blocks, interpolation=cv2.INTER_AREA)
     return np.asarray(
@@ -80,26 +99,30 @@ def _pixelated(region: Pixels, strength: float) -> Pixels:
     )
 
 
-def _anonymized(region: Pixels, params: AnonymizeParams) -> Pixels:
+def _anonymized(region: Pixels, params: AnonymizeParams, side: int) -> Pixels:
+    """``region`` made unrecognizable, as strongly as a face ``side`` pixels across needs (the
+    whole face's side, even where the frame's edge cuts part of it off)."""
     if params.mode is Mode.BLUR:
-        return _blurred(region, params.strength)
+        return _blurred(region, params.strength, side)
     if params.mode is Mode.PIXELATE:
-        return _pixelated(region, params.strength)
+        return _pixelated(region, params.strength, side)
     return np.zeros_like(region)
 
 
 def anonymize(pixels: Pixels, regions: Boxes, params: AnonymizeParams) -> Pixels:
-    """A copy of ``pixels`` with every region anonymized (and outlined if asked)."""
+    """A copy of ``pixels`` with every region anonymized (and outlined if asked). A region may
+    reach beyond the frame; what of its shape lies inside is anonymized."""
     output = pixels.copy()
     height, width = output.shape[:2]
     colour = output[..., :3] if output.ndim == 3 else output[..., None]
     for box in regions:
-        left, top, right, bottom = pixel_bounds(box, width, height)
-        if right <= left or bottom <= top:
+        visible = visible_shape(box, width, height, params.shape)
+        if visible is None:
             continue
+        (left, top, right, bottom), inside = visible
         region = np.ascontiguousarray(colour[top:bottom, left:right])
-        replaced = _anonymized(region, params).reshape(region.shape)
-        inside = shape_mask(bottom - top, right - left, params.shape)
+        side = math.ceil(float(max(box[2] - box[0], box[3] - box[1])))
+        replaced = _anonymized(region, params, side).reshape(region.shape)
         # copyto with a mask writes in place; boolean indexing would gather and scatter copies.
         np.copyto(colour[top:bottom, left:right], replaced, where=inside[..., None])
     if params.outline:

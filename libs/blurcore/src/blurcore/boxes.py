@@ -86,15 +86,19 @@ def merge_overlapping(boxes: Boxes, iou_threshold: float) -> Boxes:
 
 def pad(boxes: Boxes, factor: float, width: int, height: int) -> Boxes:
     """Scale every box by ``factor`` around its centre and clip it to the image."""
+    return clip(grow(boxes, factor), width, height)
+
+
+def grow(boxes: Boxes, factor: float) -> Boxes:
+    """Scale every box by ``factor`` around its centre, wherever that takes it."""
     centre_x = (boxes[:, 0] + boxes[:, 2]) / 2
     centre_y = (boxes[:, 1] + boxes[:, 3]) / 2
     half_w = (boxes[:, 2] - boxes[:, 0]) * factor / 2
     half_h = (boxes[:, 3] - boxes[:, 1]) * factor / 2
-    padded = np.stack(
+    return np.stack(
         [centre_x - half_w, centre_y - half_h, centre_x + half_w, centre_y + half_h, boxes[:, 4]],
         axis=1,
     ).astype(np.float32)
-    return clip(padded, width, height)
 
 
 def clip(boxes: Boxes, width: int, height: int) -> Boxes:

@@ -65,7 +65,7 @@ def evaluate(
         started = time.perf_counter()
         result = anonymizer.process(data, params)
         seconds = time.perf_counter() - started
-        anonymized = region_mask(result.regions, result.height, result.width, params.shape)
+        anonymized = region_mask(result.outlines, result.height, result.width, params.shape)
         scores.append(
             score_image(
                 file=str(sample.path),

@@ -6,8 +6,8 @@ import cv2
 
 from blurcore import imageio
 from blurcore.anonymize import anonymize
-from blurcore.boxes import Boxes, pad
-from blurcore.finder import FaceFinder
+from blurcore.boxes import Boxes, clip, grow, pad
+from blurcore.finder import Candidates, FaceFinder
 from blurcore.hashing import sha256_hex
 from blurcore.imageio import DEFAULT_MAX_PIXELS, DecodedImage, ImageFormat, Pixels
 from blurcore.params import AnonymizeParams, Profile
@@ -22,7 +22,10 @@ class AnonymizeResult:
     detections: (
         Boxes  # the detectors' face boxes, in the pixels of the upright (EXIF-rotated) image
     )
-    regions: Boxes  # the same boxes padded: exactly what was anonymized
+    regions: Boxes  # the same boxes padded and clipped to the image: where anonymization happened
+    outlines: (
+        Boxes  # the padded boxes before clipping, whose shape (cut at the edge) was anonymized
+    )
     input_sha256: str
     output_sha256: str
 
@@ -50,8 +53,13 @@ class Anonymizer:
         self.finder.load(profiles)
 
     def find_faces(self, pixels: Pixels, params: AnonymizeParams) -> Boxes:
-        """The face boxes (unpadded) in ``pixels``, an upright image or video frame."""
+        """The face boxes (unpadded) in ``pixels``, an upright image."""
         return self.finder.find(imageio.to_rgb8(pixels), params)
+
+    def find_candidates(self, pixels: Pixels, params: AnonymizeParams) -> Candidates:
+        """The face boxes and the weak boxes beside them in a video frame (see
+        :meth:`blurcore.finder.FaceFinder.find_candidates`)."""
+        return self.finder.find_candidates(imageio.to_rgb8(pixels), params)
 
     def detect(self, image: DecodedImage, params: AnonymizeParams) -> tuple[Boxes, Boxes]:
         """The face boxes, and the padded regions that anonymization covers, in image pixels."""
@@ -66,10 +74,12 @@ class Anonymizer:
         the original pixels.
         """
         image = imageio.decode(data, max_pixels=self.max_pixels)
-        detections, regions = self.detect(image, params)
-        pixels = anonymize(image.pixels, regions, params)
+        detections = self.find_faces(image.pixels, params)
+        outlines = grow(detections, params.padding)
+        pixels = anonymize(image.pixels, outlines, params)
         output = imageio.encode(pixels, image.format, image.icc_profile, params.jpeg_quality)
         height, width = pixels.shape[:2]
+        regions = clip(outlines, width, height)
         return AnonymizeResult(
             data=output,
             format=image.format,
@@ -77,6 +87,7 @@ class Anonymizer:
             height=height,
             detections=detections,
             regions=regions,
+            outlines=outlines,
             input_sha256=sha256_hex(data),
             output_sha256=sha256_hex(output),
         )
