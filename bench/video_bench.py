@@ -302,6 +302,7 @@ def render_page(
 ) -> str:
     runs = [*blurcore, deface]
     frames = sum(len(clip.frames) for clip in clips)
+    defaults = AnonymizeParams()
     shown_command = shlex.join(deface_command("uv", "CLIP", "OUT.mp4"))
     lines = [
         "# Video benchmarks",
@@ -315,7 +316,8 @@ def render_page(
         "frames/s = annotated frames / wall seconds, start-up included.",
         "",
         f"- blurcore: `VideoAnonymizer.process` per clip, each profile with `mode=fill` and "
-        f"otherwise default parameters (elliptic regions, padding 1.3), {THREADS} threads, one "
+        f"otherwise default parameters ({defaults.shape.value} regions, padding "
+        f"{defaults.padding}), {THREADS} threads, one "
         "`Anonymizer` per profile (its models load during the first clip).",
         f"- deface: a fresh process per clip, as its users run it (`--replacewith solid` paints "
         f"black rectangles), onnxruntime's default threads: `{shown_command}`",

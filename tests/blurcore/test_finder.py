@@ -7,7 +7,7 @@ import pytest
 import skimage.data
 
 from blurcore.boxes import as_boxes, iou_matrix
-from blurcore.finder import MEDIAPIPE_SURE_SCORE, FaceFinder
+from blurcore.finder import MEDIAPIPE_SURE_SCORE, WEAK_FRACTION, FaceFinder
 from blurcore.params import AnonymizeParams, Profile
 
 ASTRONAUT_FACE = as_boxes([[175, 55, 275, 175, 1.0]])
@@ -77,3 +77,16 @@ def test_thorough_profile_includes_the_tiles(finder):
     thorough = finder.find(frame, AnonymizeParams(profile=Profile.THOROUGH))
     assert len(fast) == 0 or iou_matrix(fast, face).max() < 0.3
     assert iou_matrix(thorough, face).max() > 0.4
+
+
+def test_candidates_hold_the_faces_find_gives_and_weaker_centerface_boxes(finder, astronaut):
+    candidates = finder.find_candidates(astronaut, DEFAULT)
+    assert np.array_equal(candidates.faces, finder.find(astronaut, DEFAULT))
+    floor = DEFAULT.centerface_confidence * WEAK_FRACTION
+    assert (candidates.weak[:, 4] >= floor).all()
+    assert (candidates.weak[:, 4] < DEFAULT.centerface_confidence).all()
+
+
+def test_the_fast_profile_has_no_weak_candidates(finder, astronaut):
+    fast = AnonymizeParams(profile=Profile.FAST)
+    assert len(finder.find_candidates(astronaut, fast).weak) == 0

@@ -112,11 +112,11 @@ def test_boxes_grow_with_distance_from_the_nearest_detection():
     assert width_in_middle > width_at_edge * 1.05
 
 
-def test_regions_are_clipped_to_the_frame_and_dropped_when_outside():
-    detections = [face(-30, 10)] + [empty_boxes()] * 2
+def test_regions_cut_by_the_frame_stay_whole_and_go_once_outside():
+    detections = [face(-30, 10, side=40)] + [face(-60, 10, side=40)] + [empty_boxes()] * 4
     tracking = track_faces(detections, 100, 100, OPTIONS)
-    assert tracking.regions[0][0, 0] == 0.0
-    assert all(r[:, [0, 2]].min() >= 0 for r in tracking.regions if len(r))
+    assert tracking.regions[0][0, 0] <= -30.0  # not clipped: its shape is the whole face's
+    assert len(tracking.regions[4]) == 0  # carried on to the left, out of the frame
 
 
 def test_track_summary_reports_largest_box_and_mean_score():
@@ -138,3 +138,22 @@ def test_options_for_rate_are_set_in_seconds():
     at_25 = TrackingOptions.for_rate(25.0)
     assert at_50.max_gap == 2 * at_25.max_gap
     assert at_50.extend == 2 * at_25.extend
+
+
+def test_a_weak_box_continues_a_track_but_never_starts_one():
+    strong = [face(100 + 5 * i, 100) if i < 3 else empty_boxes() for i in range(30)]
+    weak = [empty_boxes()] * 3 + [face(100 + 5 * i, 100, score=0.12) for i in range(3, 30)]
+    followed = track_faces(strong, WIDTH, HEIGHT, OPTIONS, weak)
+    (track,) = followed.tracks
+    assert track.detected_frames == 30  # the weak boxes carried it through the whole clip
+    assert covers(followed.regions[29], weak[29])
+    alone = track_faces([empty_boxes()] * 30, WIDTH, HEIGHT, OPTIONS, weak)
+    assert alone.tracks == []
+
+
+def test_a_weak_box_does_not_displace_the_face_found_in_the_same_frame():
+    strong = [face(100, 100)] * 5
+    weak = [face(104, 104, score=0.1)] * 5
+    (track,) = track_faces(strong, WIDTH, HEIGHT, OPTIONS, weak).tracks
+    assert track.detected_frames == 5
+    assert track.mean_score == pytest.approx(0.9)

@@ -69,7 +69,7 @@ def test_detect_prints_the_regions_blur_fills_in_every_frame(tmp_path, capsys):
         assert 0.0 < score <= 1.0
         centre = frame[round(y + h / 2) - 2 : round(y + h / 2) + 2, round(x + w / 2) - 2 :][:, :4]
         assert centre.max() <= 24  # the middle of each printed region is black in the output
-        assert frame[: max(0, round(y) - 4)].mean() > 24  # above the region it is not
+        assert frame[:, round(x + w) + 4 :].mean() > 24  # right of the region it is not
 
 
 def test_blur_mute_and_a_video_inside_a_zip(tmp_path, capsys):

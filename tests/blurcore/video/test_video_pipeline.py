@@ -11,7 +11,8 @@ from blurcore.hashing import file_sha256_hex
 from blurcore.params import AnonymizeParams, Mode, Profile
 from blurcore.pipeline import Anonymizer
 from blurcore.video.pipeline import AudioPolicy, VideoAnonymizer, VideoOptions
-from blurcore.video.probe import VideoLimits
+from blurcore.video.probe import VideoLimits, first_video_stream, open_container
+from blurcore.video.reader import Picture, pictures
 from tests.blurcore.video.clips import (
     TAGS,
     AudioSpec,
@@ -216,3 +217,23 @@ def test_output_with_an_unknown_container_name_is_refused_before_work(tmp_path, 
     make_clip(source, ClipSpec(frames=2))
     with pytest.raises(UnsupportedVideoError, match="cannot write a video named"):
         videos.process(source, tmp_path / "out.flv", FILL)
+
+
+def test_every_other_frame_is_searched_at_half_size_and_large_faces_are_found_in_all(
+    tmp_path, videos
+):
+    source = tmp_path / "clip.mp4"
+    make_clip(source, ClipSpec(frames=6))
+    scan = videos.scan(source, AnonymizeParams())
+    assert all(len(found) >= 1 for found in scan.detections)  # no frame relied on tracking
+    sides = [
+        videos._searched_view(picture, AnonymizeParams()).max_detection_side
+        for picture in _two_pictures(source)
+    ]
+    assert sides == [AnonymizeParams().max_detection_side, 256]  # half of 480, at least 256
+
+
+def _two_pictures(source: Path) -> list[Picture]:
+    with open_container(source) as container:
+        stream = pictures(container, first_video_stream(container))
+        return [next(stream), next(stream)]

@@ -1,5 +1,7 @@
 """Profiles: which detectors run on which views of the image, merged into one set of face boxes."""
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -40,8 +42,16 @@ MEDIAPIPE_SURE_SCORE = 0.8
 # CenterFace is surest on faces of about this size; a crop is scaled so the candidate has it.
 CONFIRM_FACE_SIDE = 96
 CONFIRM_CONTEXT = 2.0
+# Weak boxes reach down to half of CenterFace's threshold (0.1 at the default 0.2).
+WEAK_FRACTION = 0.5
 TILE_SIDE = 256
 TILE_OVERLAP = 0.25
+
+
+@dataclass(frozen=True)
+class Candidates:
+    faces: Boxes
+    weak: Boxes
 
 
 class FaceFinder:
@@ -62,6 +72,16 @@ class FaceFinder:
 
     def find(self, image: RGBImage, params: AnonymizeParams) -> Boxes:
         """Face boxes (unpadded) in the pixels of ``image``."""
+        return self.find_candidates(image, params).faces
+
+    def find_candidates(self, image: RGBImage, params: AnonymizeParams) -> Candidates:
+        """``find``'s face boxes, and beside them CenterFace's boxes scoring between
+        ``WEAK_FRACTION`` of its threshold and the threshold (same inference, no extra cost).
+
+        A weak box alone is no face: at those scores CenterFace fires on textures too. Next to a
+        face seen in the frames around it, it is evidence of where that face went: the video
+        tracker lets weak boxes continue a track, never start one.
+        """
         height, width = image.shape[:2]
         shrink = min(1.0, params.max_detection_side / max(height, width))
         view = image
@@ -72,13 +92,17 @@ class FaceFinder:
             view = np.asarray(cv2.fastNlMeansDenoisingColored(view, None, 5, 5, 7, 21), np.uint8)
 
         found = [self._mediapipe_pass(view, params)]
+        weak = empty_boxes()
         if params.profile is not Profile.FAST:
             found[0] = self._confirmed_by_centerface(found[0], view, params)
-            found.append(self._centerface(view, params))
+            strong, weak = self._centerface(view, params)
+            found.append(strong)
         if params.profile is Profile.THOROUGH:
             found.append(self._tiled_mediapipe(view, params))
         merged = merge_overlapping(np.concatenate(found), params.nms_iou)
-        return scale(merged, 1.0 / shrink) if shrink < 1.0 else merged
+        if shrink < 1.0:
+            return Candidates(scale(merged, 1.0 / shrink), scale(weak, 1.0 / shrink))
+        return Candidates(merged, weak)
 
     def _mediapipe_pass(self, view: RGBImage, params: AnonymizeParams) -> Boxes:
         """MediaPipe on one view (the whole frame, or one tile of it): its plausible boxes in
@@ -90,11 +114,15 @@ class FaceFinder:
         plausible = keep_plausible(scale(boxes, to_input), MEDIAPIPE_MIN_SIDE_AT_INPUT, MAX_ASPECT)
         return raise_top(scale(plausible, 1.0 / to_input), MEDIAPIPE_FOREHEAD)
 
-    def _centerface(self, view: RGBImage, params: AnonymizeParams) -> Boxes:
-        boxes = suppress_duplicates(
-            self.centerface.detect(view, params.centerface_confidence), params.nms_iou
-        )
-        return keep_plausible(boxes, CENTERFACE_MIN_SIDE, MAX_ASPECT)
+    def _centerface(self, view: RGBImage, params: AnonymizeParams) -> tuple[Boxes, Boxes]:
+        """CenterFace's plausible boxes at its threshold, and its weak ones below it. NMS runs
+        by falling score, so a weak box never suppresses a strong one: the strong set is what
+        the threshold alone would give."""
+        floor = params.centerface_confidence * WEAK_FRACTION
+        boxes = suppress_duplicates(self.centerface.detect(view, floor), params.nms_iou)
+        plausible = keep_plausible(boxes, CENTERFACE_MIN_SIDE, MAX_ASPECT)
+        strong = plausible[:, 4] >= params.centerface_confidence
+        return plausible[strong], plausible[~strong]
 
     def _tiled_mediapipe(self, view: RGBImage, params: AnonymizeParams) -> Boxes:
         height, width = view.shape[:2]

@@ -7,6 +7,9 @@ between them too, and a little before it is first seen and after it is last seen
 
 1. Link: each frame's detections continue the track whose predicted position (constant velocity
    from its last two detections) lies nearest, within a gate that widens with the frames missed.
+   A weak detection (a score below the threshold) may continue a track that found no face in
+   that frame, never start one: hysteresis, as an edge detector keeps a faint edge that continues
+   a strong one.
 2. Fill: the frames between two detections of a track get boxes interpolated from both ends (the
    track is followed forward and backward in time), and the track is extended by a few frames
    before its first and after its last detection along its velocity.
@@ -73,7 +76,8 @@ class Track:
 @dataclass(frozen=True)
 class Tracking:
     regions: list[Boxes]
-    """Per frame, the face boxes to anonymize (unpadded): the input's frame count long."""
+    """Per frame, the face boxes to anonymize (unpadded, possibly reaching beyond the frame):
+    the input's frame count long."""
     tracks: list[Track]
 
 
@@ -111,35 +115,51 @@ def _side(boxes: Boxes) -> FloatArray:
     return np.asarray(((boxes[:, 2] - boxes[:, 0]) + (boxes[:, 3] - boxes[:, 1])) / 2, np.float64)
 
 
-def _link(detections: Sequence[Boxes], options: TrackingOptions) -> list[_Building]:
+def _continue_tracks(
+    active: list[_Building], found: Boxes, frame: int, options: TrackingOptions
+) -> npt.NDArray[np.bool_]:
+    """Append to each track in ``active`` the box of ``found`` nearest its prediction, within
+    the gate, nearest pairs first; which boxes were taken."""
+    claimed = np.zeros(len(found), dtype=bool)
+    if not active or not len(found):
+        return claimed
+    predicted = np.stack([t.predicted(frame) for t in active])
+    missed = np.array([frame - t.frames[-1] - 1 for t in active], dtype=np.float64)
+    track_side, found_side = _side(predicted), _side(found)
+    centres_t = (predicted[:, [0, 1]] + predicted[:, [2, 3]]) / 2
+    centres_f = (found[:, [0, 1]] + found[:, [2, 3]]) / 2
+    distance = np.linalg.norm(centres_t[:, None, :] - centres_f[None, :, :], axis=2)
+    normalized = distance / np.maximum((track_side[:, None] + found_side[None, :]) / 2, 1e-6)
+    ratio = np.maximum(track_side[:, None], found_side[None, :]) / np.maximum(
+        np.minimum(track_side[:, None], found_side[None, :]), 1e-6
+    )
+    gate = options.gate + options.gate_per_missed_frame * missed[:, None]
+    feasible = (normalized <= gate) & (ratio <= options.max_size_change)
+    taken = np.zeros(len(active), dtype=bool)
+    for flat in np.argsort(np.where(feasible, normalized, np.inf), axis=None):
+        t, d = np.unravel_index(flat, normalized.shape)
+        if not feasible[t, d]:
+            break
+        if taken[t] or claimed[d]:
+            continue
+        taken[t] = claimed[d] = True
+        active[t].frames.append(frame)
+        active[t].boxes.append(found[d])
+    return claimed
+
+
+def _link(
+    detections: Sequence[Boxes], weak: Sequence[Boxes], options: TrackingOptions
+) -> list[_Building]:
+    """Tracks from the faces of every frame; a weak box only continues a track that a face
+    started and that found no face in this frame."""
     tracks: list[_Building] = []
     for frame, found in enumerate(detections):
         active = [t for t in tracks if frame - t.frames[-1] <= options.max_gap]
-        claimed = np.zeros(len(found), dtype=bool)
-        if active and len(found):
-            predicted = np.stack([t.predicted(frame) for t in active])
-            missed = np.array([frame - t.frames[-1] - 1 for t in active], dtype=np.float64)
-            track_side, found_side = _side(predicted), _side(found)
-            centres_t = (predicted[:, [0, 1]] + predicted[:, [2, 3]]) / 2
-            centres_f = (found[:, [0, 1]] + found[:, [2, 3]]) / 2
-            distance = np.linalg.norm(centres_t[:, None, :] - centres_f[None, :, :], axis=2)
-            scale = np.maximum((track_side[:, None] + found_side[None, :]) / 2, 1e-6)
-            normalized = distance / scale
-            ratio = np.maximum(track_side[:, None], found_side[None, :]) / np.maximum(
-                np.minimum(track_side[:, None], found_side[None, :]), 1e-6
-            )
-            gate = options.gate + options.gate_per_missed_frame * missed[:, None]
-            feasible = (normalized <= gate) & (ratio <= options.max_size_change)
-            taken = np.zeros(len(active), dtype=bool)
-            for flat in np.argsort(np.where(feasible, normalized, np.inf), axis=None):
-                t, d = np.unravel_index(flat, normalized.shape)
-                if not feasible[t, d]:
-                    break
-                if taken[t] or claimed[d]:
-                    continue
-                taken[t] = claimed[d] = True
-                active[t].frames.append(frame)
-                active[t].boxes.append(found[d])
+        claimed = _continue_tracks(active, found, frame, options)
+        if weak:
+            unmatched = [t for t in active if t.frames[-1] != frame]
+            _continue_tracks(unmatched, weak[frame], frame, options)
         for d in np.flatnonzero(~claimed):
             tracks.append(_Building(frames=[frame], boxes=[found[d]]))
     return tracks
@@ -194,24 +214,27 @@ def _smoothed(boxes: Boxes, detected_at: npt.NDArray[np.int64], raw: Boxes, k: i
 
 
 def track_faces(
-    detections: Sequence[Boxes], width: int, height: int, options: TrackingOptions
+    detections: Sequence[Boxes],
+    width: int,
+    height: int,
+    options: TrackingOptions,
+    weak: Sequence[Boxes] = (),
 ) -> Tracking:
     """Per frame, the boxes that keep every tracked face covered; ``detections[i]`` holds frame
-    ``i``'s face boxes (N, 5) in pixels of a ``width`` x ``height`` frame."""
+    ``i``'s face boxes (N, 5) in pixels of a ``width`` x ``height`` frame, ``weak[i]`` (when
+    given) its boxes too unsure to be a face on their own."""
     frame_count = len(detections)
     per_frame: list[list[npt.NDArray[np.float32]]] = [[] for _ in range(frame_count)]
     tracks: list[Track] = []
-    for building in _link(detections, options):
+    for building in _link(detections, weak, options):
         first, filled = _filled(building, frame_count, options)
         raw = np.stack(building.boxes)
         detected_at = np.array(building.frames) - first
         smoothed = _smoothed(filled, detected_at, raw, options.smooth)
         for offset, box in enumerate(smoothed):
-            clipped = box.copy()
-            clipped[[0, 2]] = np.clip(clipped[[0, 2]], 0, width)
-            clipped[[1, 3]] = np.clip(clipped[[1, 3]], 0, height)
-            if clipped[2] > clipped[0] and clipped[3] > clipped[1]:
-                per_frame[first + offset].append(clipped)
+            # Kept whole where the frame cuts it: the anonymized shape is the whole face's.
+            if box[2] > 0 and box[0] < width and box[3] > 0 and box[1] < height:
+                per_frame[first + offset].append(box)
         areas = (raw[:, 2] - raw[:, 0]) * (raw[:, 3] - raw[:, 1])
         x1, y1, x2, y2, _score = (float(v) for v in raw[int(np.argmax(areas))])
         tracks.append(
