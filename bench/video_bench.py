@@ -51,6 +51,7 @@ from blurcore.video.scoring import VIDEO_REPORT_BUCKETS, UnprotectedRun
 
 DEFAULT_DATASET = REPO_ROOT.parent / "shared" / "data" / "faces" / "video"
 DEFAULT_OUT = REPO_ROOT / "docs" / "video-benchmarks.md"
+QUALITY_CHECKED = (Profile.DEFAULT, Profile.THOROUGH)
 THREADS = 2  # the benchmark machine's cores; deface's onnxruntime takes every core by default
 DEFACE = "deface 1.5.0"
 
@@ -190,8 +191,13 @@ def speed_ratio(ours: VideoEvaluation, theirs: VideoEvaluation) -> float:
 
 
 def target_checks(blurcore: Sequence[ToolRun], deface: ToolRun) -> list[Check]:
+    """The quality targets for the profiles meant to protect every face (fast is MediaPipe on the
+    whole frame, the classic recipe: its figures are shown, not held to them); speed for
+    default."""
     checks = []
     for run in blurcore:
+        if run.profile not in QUALITY_CHECKED:
+            continue
         for check in (buckets_above(run.evaluation, deface.evaluation), run_check(run.evaluation)):
             checks.append(
                 Check(f"{run.name}: {check.figure}", check.measured, check.target, check.met)
