@@ -78,7 +78,13 @@ def at(samples: list[tuple[float, float]], fraction: float) -> float:
     return next(rss for done, rss in samples if done >= fraction - 1e-9)
 
 
-def section(minutes: float, size: tuple[int, int], frames: int, samples, peak: float) -> str:
+def section(
+    minutes: float,
+    size: tuple[int, int],
+    frames: int,
+    samples: dict[str, list[tuple[float, float]]],
+    peak: float,
+) -> str:
     lines = [
         f"Resident memory over a {minutes:g}-minute clip ({size[0]}x{size[1]}, {frames} frames, "
         "fast profile)",
