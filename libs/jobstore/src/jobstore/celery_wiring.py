@@ -1,6 +1,7 @@
 """The one Celery configuration both sides use: the gateway sends by task name, the worker runs it.
 
-Settings for long CPU-bound tasks (see ../shared/STYLE.md and the Celery docs):
+Settings for long CPU-bound tasks, as the Celery docs ("Prefetch limits", "Visibility timeout")
+and production users such as paperless-ngx and Airflow set them:
 - late acks plus reject-on-worker-lost: a task whose worker dies goes back to the queue, and the
   task is idempotent, so running it twice yields one result;
 - prefetch 1: fair dispatch, and the queue length shows the real backlog to an autoscaler;
