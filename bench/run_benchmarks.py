@@ -318,8 +318,9 @@ def measure_default_speed(paths: list[Path], rounds: int) -> Speed:
     return Speed(timings)
 
 
-def deface_command(uv: str, helper: str, rounds: int, masks: str, files: list[str]) -> list[str]:
-    """deface in a throwaway environment, with our onnxruntime version so the runtimes match."""
+def deface_environment(uv: str) -> list[str]:
+    """A throwaway environment for deface, holding our onnxruntime version so that both tools
+    run the same inference runtime."""
     return [
         uv,
         "run",
@@ -331,6 +332,13 @@ def deface_command(uv: str, helper: str, rounds: int, masks: str, files: list[st
         f"onnxruntime=={version('onnxruntime')}",
         "--with",
         "onnx",
+    ]
+
+
+def deface_command(uv: str, helper: str, rounds: int, masks: str, files: list[str]) -> list[str]:
+    """deface's timing helper in deface's own environment."""
+    return [
+        *deface_environment(uv),
         "python",
         helper,
         "--rounds",

@@ -17,7 +17,6 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
-from importlib.metadata import version
 from pathlib import Path
 from statistics import mean
 
@@ -31,7 +30,7 @@ from page import (
     progress,
     publish,
 )
-from run_benchmarks import DEFACE_REQUIREMENT
+from run_benchmarks import deface_environment
 from video_memory import memory_section
 
 from blurcore.params import AnonymizeParams, Profile
@@ -65,23 +64,6 @@ class ToolRun:
     name: str
     evaluation: VideoEvaluation
     profile: Profile | None = None  # blurcore's
-
-
-def deface_environment(uv: str) -> list[str]:
-    """A throwaway environment for deface, holding our onnxruntime version so that both tools
-    run the same inference runtime."""
-    return [
-        uv,
-        "run",
-        "--isolated",
-        "--no-project",
-        "--with",
-        DEFACE_REQUIREMENT,
-        "--with",
-        f"onnxruntime=={version('onnxruntime')}",
-        "--with",
-        "onnx",
-    ]
 
 
 def deface_command(uv: str, source: str, target: str) -> list[str]:
