@@ -83,8 +83,13 @@ def padding_section(rows: Sequence[Geometry], datasets: Sequence[str]) -> list[s
     default = AnonymizeParams()
     table = [
         [
-            row.shape.value + (" (default)" if row.shape is default.shape else ""),
-            f"{row.padding:.1f}" + (" **default**" if row.padding == default.padding else ""),
+            row.shape.value,
+            f"{row.padding:.1f}"
+            + (
+                " **default**"
+                if (row.shape, row.padding) == (default.shape, default.padding)
+                else ""
+            ),
             *(f"{rate:.1%}" if rate is not None else "-" for rate in row.protected.values()),
             f"{row.negatives_touched} of {row.negatives}",
             f"{row.negative_pixel_share:.2%}",
