@@ -34,6 +34,12 @@ def anonymizer() -> Anonymizer:
 
 
 @pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """scikit-image's astronaut portrait (NASA, public domain), RGB."""
+    return np.ascontiguousarray(skimage.data.astronaut())
+
+
+@pytest.fixture(scope="session")
 def astronaut_jpeg() -> bytes:
     """scikit-image's astronaut portrait (NASA, public domain) as JPEG bytes."""
     buffer = io.BytesIO()

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import skimage.data
 
 from blurcore.anonymize import anonymize
 from blurcore.boxes import iou_matrix, pad
@@ -11,11 +10,6 @@ from blurcore.finder import FaceFinder
 from blurcore.params import AnonymizeParams, Profile
 
 ASTRONAUT_FACE = np.array([[175, 55, 275, 175, 1.0]], dtype=np.float32)  # x1, y1, x2, y2
-
-
-@pytest.fixture(scope="module")
-def astronaut() -> np.ndarray:
-    return np.ascontiguousarray(skimage.data.astronaut())
 
 
 @pytest.fixture(scope="module", params=[MediaPipeFullRange, CenterFace], ids=lambda d: d.name)

@@ -22,11 +22,6 @@ def finder() -> FaceFinder:
     return loaded
 
 
-@pytest.fixture(scope="module")
-def astronaut() -> np.ndarray:
-    return np.ascontiguousarray(skimage.data.astronaut())
-
-
 def _scored(box: np.ndarray, score: float) -> np.ndarray:
     scored = box.copy()
     scored[:, 4] = score

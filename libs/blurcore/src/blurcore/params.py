@@ -4,6 +4,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Below this, even a close-up face is too small for either detector once the image is shrunk.
+MIN_DETECTION_SIDE = 256
+
 
 class Mode(StrEnum):
     """How a face region is made unrecognizable."""
@@ -66,7 +69,7 @@ class AnonymizeParams(BaseModel):
     )
     max_detection_side: int = Field(
         default=2048,
-        ge=256,
+        ge=MIN_DETECTION_SIDE,
         le=8192,
         description="Detection runs on the image shrunk to at most this many pixels on its longer "
         "side; anonymization always happens at full resolution.",

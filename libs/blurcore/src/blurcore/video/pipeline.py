@@ -23,7 +23,7 @@ from blurcore.anonymize import anonymize
 from blurcore.boxes import Boxes, clip, grow
 from blurcore.errors import UnsupportedVideoError
 from blurcore.hashing import file_sha256_hex
-from blurcore.params import AnonymizeParams
+from blurcore.params import MIN_DETECTION_SIDE, AnonymizeParams
 from blurcore.pipeline import Anonymizer
 from blurcore.video.probe import (
     VideoInfo,
@@ -36,8 +36,6 @@ from blurcore.video.reader import ColourDescription, Picture, decode, pictures
 from blurcore.video.tracking import Track, TrackingOptions, track_faces
 from blurcore.video.writer import VideoWriter, muxer_for
 
-# The smallest detection size AnonymizeParams allows.
-MIN_DETECTION_SIDE = 256
 Progress = Callable[[str, int, int], object]
 """Called with the stage ("detect" or "write"), frames done and frames expected (0: unknown)."""
 
