@@ -15,6 +15,7 @@ from blurcore.boxes import (
     shift,
     suppress_duplicates,
     to_xywh,
+    widen_narrow,
 )
 
 
@@ -76,6 +77,11 @@ def test_keep_plausible_drops_tiny_and_elongated_boxes():
     boxes = as_boxes([[0, 0, 3, 3, 1], [0, 0, 10, 12, 1], [0, 0, 40, 5, 1]])
     kept = keep_plausible(boxes, min_side=4, max_aspect=2.5)
     np.testing.assert_allclose(kept, [[0, 0, 10, 12, 1]])
+
+
+def test_widen_narrow_widens_tall_boxes_around_their_centre_only():
+    boxes = as_boxes([[10, 0, 20, 30, 0.4], [0, 0, 20, 24, 0.9]])
+    np.testing.assert_allclose(widen_narrow(boxes, 1.5), [[5, 0, 25, 30, 0.4], [0, 0, 20, 24, 0.9]])
 
 
 def test_scale_and_shift_move_coordinates_not_scores():

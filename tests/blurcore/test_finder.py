@@ -7,7 +7,12 @@ import pytest
 import skimage.data
 
 from blurcore.boxes import as_boxes, iou_matrix
-from blurcore.finder import MEDIAPIPE_SURE_SCORE, WEAK_FRACTION, FaceFinder
+from blurcore.finder import (
+    CENTERFACE_MAX_HEIGHT_RATIO,
+    MEDIAPIPE_SURE_SCORE,
+    WEAK_FRACTION,
+    FaceFinder,
+)
 from blurcore.params import AnonymizeParams, Profile
 
 ASTRONAUT_FACE = as_boxes([[175, 55, 275, 175, 1.0]])
@@ -42,6 +47,20 @@ def test_unsure_mediapipe_box_without_a_face_is_dropped(finder, astronaut):
 def test_sure_mediapipe_box_needs_no_second_opinion(finder, astronaut):
     sure = _scored(BACKGROUND, MEDIAPIPE_SURE_SCORE)
     assert len(finder._confirmed_by_centerface(sure, astronaut, DEFAULT)) == 1
+
+
+def test_narrow_centerface_boxes_are_widened_to_cover_the_head(finder, astronaut):
+    """The portrait squeezed to half its width: CenterFace frames the face about 1.8 times as
+    tall as wide; what the finder reports is no narrower than its bound."""
+    squeezed = np.ascontiguousarray(
+        cv2.resize(astronaut, None, fx=0.5, fy=1.0, interpolation=cv2.INTER_AREA)
+    )
+    raw = finder.centerface.detect(squeezed, DEFAULT.centerface_confidence)
+    assert ((raw[:, 3] - raw[:, 1]) / (raw[:, 2] - raw[:, 0])).min() > CENTERFACE_MAX_HEIGHT_RATIO
+    strong, _weak = finder._centerface(squeezed, DEFAULT)
+    assert len(strong) == 1
+    ratio = (strong[:, 3] - strong[:, 1]) / (strong[:, 2] - strong[:, 0])
+    assert ratio == pytest.approx([CENTERFACE_MAX_HEIGHT_RATIO])
 
 
 def _small_face_scene() -> tuple[np.ndarray, np.ndarray]:

@@ -138,6 +138,7 @@ def test_options_for_rate_are_set_in_seconds():
     at_25 = TrackingOptions.for_rate(25.0)
     assert at_50.max_gap == 2 * at_25.max_gap
     assert at_50.extend == 2 * at_25.extend
+    assert at_50.growth_per_frame == pytest.approx(at_25.growth_per_frame / 2)
 
 
 def test_a_weak_box_continues_a_track_but_never_starts_one():

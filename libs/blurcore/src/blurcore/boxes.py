@@ -128,6 +128,18 @@ def raise_top(boxes: Boxes, fraction: float) -> Boxes:
     return raised
 
 
+def widen_narrow(boxes: Boxes, max_height_ratio: float) -> Boxes:
+    """Widen, around its centre, each box taller than ``max_height_ratio`` times its width to
+    exactly that ratio; other boxes are returned unchanged."""
+    widened = boxes.copy()
+    centre_x = (boxes[:, 0] + boxes[:, 2]) / 2
+    half_w = (
+        np.maximum(boxes[:, 2] - boxes[:, 0], (boxes[:, 3] - boxes[:, 1]) / max_height_ratio) / 2
+    )
+    widened[:, 0], widened[:, 2] = centre_x - half_w, centre_x + half_w
+    return widened
+
+
 def keep_plausible(boxes: Boxes, min_side: float, max_aspect: float) -> Boxes:
     """Drop boxes too small to be a face for the detector that produced them, or far from square.
 

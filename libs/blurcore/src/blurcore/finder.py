@@ -16,6 +16,7 @@ from blurcore.boxes import (
     scale,
     shift,
     suppress_duplicates,
+    widen_narrow,
 )
 from blurcore.detectors import CenterFace, Detector, MediaPipeFullRange
 from blurcore.detectors.base import RGBImage
@@ -32,6 +33,13 @@ CENTERFACE_MIN_SIDE = 6.0
 # dev2 protects 71.9% of faces >= 128 px instead of 65.6% (64-128 px recall 83.9% -> 84.7%),
 # with dev's figures and its 32 negatives unchanged (5 touched, 12 regions).
 MAX_ASPECT = 3.5
+# CenterFace frames a head in profile or seen from behind with a narrow box around its visible
+# part (30 x 88 px where the annotation is 55 x 114, the hair beside it left out); an ellipse
+# padded from it leaves the head's sides showing. Such boxes are widened to 1.5 times as tall as
+# wide. Measured on the shared video clips, default profile: faces >= 64 px protected in 98.1% of
+# their frames instead of 97.4%, the longest leak of a face not heavily occluded 3 frames
+# instead of 5; dev + dev2 photos: the same faces protected.
+CENTERFACE_MAX_HEIGHT_RATIO = 1.5
 # MediaPipe's boxes are square and stop at the eyebrows; face annotations and CenterFace's boxes
 # reach the hairline. Measured: the annotated top lies a median 0.13 of MediaPipe's box height
 # above its top edge on the dev faces >= 64 px both agree on, CenterFace's 0.05-0.15 above it on
@@ -120,7 +128,9 @@ class FaceFinder:
         the threshold alone would give."""
         floor = params.centerface_confidence * WEAK_FRACTION
         boxes = suppress_duplicates(self.centerface.detect(view, floor), params.nms_iou)
-        plausible = keep_plausible(boxes, CENTERFACE_MIN_SIDE, MAX_ASPECT)
+        plausible = widen_narrow(
+            keep_plausible(boxes, CENTERFACE_MIN_SIDE, MAX_ASPECT), CENTERFACE_MAX_HEIGHT_RATIO
+        )
         strong = plausible[:, 4] >= params.centerface_confidence
         return plausible[strong], plausible[~strong]
 

@@ -43,8 +43,12 @@ class TrackingOptions:
     """Farthest a detection's centre may lie from a track's prediction, in face sizes."""
     gate_per_missed_frame: float = 0.1
     """How much farther it may lie for every frame the track went undetected."""
-    growth_per_frame: float = 0.03
-    """How much a box grows for every frame it lies from the nearest detection of its track."""
+    growth_per_frame: float = 0.05
+    """How much a box grows for every frame it lies from the nearest detection of its track.
+    Measured on the shared clips (default profile, 25 fps), with 0.03 a head entering at the
+    frame's edge, seen only by weak boxes before its first detection, showed its top for 3
+    frames of the track's extension; 0.05 keeps it covered (longest leak 2 frames), at 14.2%
+    instead of 13.8% of the frame anonymized outside any face."""
     max_growth: float = 1.5
     max_size_change: float = 2.0
     """A detection this many times larger or smaller than the track's face is another face."""
@@ -52,12 +56,13 @@ class TrackingOptions:
     @classmethod
     def for_rate(cls, frames_per_second: float) -> "TrackingOptions":
         """The defaults, set in seconds (a one-second gap, 0.2 s of extension, 0.08 s of
-        smoothing), so a 50 fps clip is tracked as a 25 fps one."""
+        smoothing, growth of 125% a second), so a 50 fps clip is tracked as a 25 fps one."""
         rate = max(1.0, frames_per_second)
         return cls(
             max_gap=max(2, round(1.0 * rate)),
             extend=max(2, round(0.2 * rate)),
             smooth=max(1, round(0.08 * rate)),
+            growth_per_frame=1.25 / rate,
         )
 
 
