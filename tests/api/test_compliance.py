@@ -249,6 +249,23 @@ def test_a_duplicate_upload_reuses_the_stored_result_and_is_audited(compliance, 
     assert record["path"] == "b.jpg"
 
 
+def test_a_duplicate_upload_under_another_key_is_processed_again(compliance, astronaut_jpeg):
+    # Answered from the first key's result, it would tell the second key, at once, that someone
+    # else had already processed this very photo.
+    photo = _distinct_jpeg(astronaut_jpeg, 34)
+    with compliance.as_(compliance.submitter) as first_key:
+        assert first_key.post("/v1/images?wait=30", files={"file": ("a.jpg", photo)}).is_success
+    with compliance.as_(compliance.other_submitter) as second_key:
+        answer = second_key.post("/v1/images", files={"file": ("a.jpg", photo)})
+        assert answer.status_code == 202
+        assert answer.json()["status"] == "queued"
+        assert wait_for_job(second_key, answer.json()["id"])["status"] == "done"
+    (record,) = [
+        r for r in _records(compliance, job_id=answer.json()["id"]) if r["event"] == "image"
+    ]
+    assert record["reused_from"] is None
+
+
 def _blob_keys(stack: Stack, job_id: str) -> list[bytes]:
     return sorted(stack.redis.scan_iter(match=f"fpg:blob:{job_id}:*"))
 

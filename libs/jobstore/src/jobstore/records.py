@@ -126,11 +126,13 @@ class RecordStore:
 
     def finish_job(self, job: JobRecord, content_key: str | None = None) -> bool:
         """Store a job's final state, in one atomic step and one round trip, only if its record
-        still exists: then remember its result under ``content_key`` (a ``blurcore.cache_key``)
-        for as long as results are kept, and wake whoever waits for it (``await_finished``).
-        False, with nothing written, when the job was deleted or expired meanwhile."""
+        still exists: then remember its result under ``content_key`` (a ``blurcore.cache_key``),
+        for its own API key alone, for as long as results are kept, and wake whoever waits for
+        it (``await_finished``). False, with nothing written, when the job was deleted or
+        expired meanwhile."""
+        cache_entry = self._cache_key(content_key or "", job.key_id)
         stored = self._finish_script(
-            keys=[self.job_key(job.id), self._done_key(job.id), self._cache_key(content_key or "")],
+            keys=[self.job_key(job.id), self._done_key(job.id), cache_entry],
             args=[job.model_dump_json(), self.retention_seconds, job.id if content_key else ""],
         )
         return bool(stored)
@@ -143,11 +145,15 @@ class RecordStore:
         """
         return self._client.blpop([self._done_key(job_id)], timeout=timeout) is not None
 
-    def _cache_key(self, content_key: str) -> str:
-        return f"{self._prefix}:cache:{content_key}"
+    def _cache_key(self, content_key: str, key_id: str | None) -> str:
+        """Results are reused within one API key only: reused across keys, an answer of ``done``
+        at once would tell one key that another had already processed the same photo. Without
+        keys (local use) there is one scope, ``-``, which no key id can be."""
+        return f"{self._prefix}:cache:{key_id or '-'}:{content_key}"
 
-    def cached_job_id(self, content_key: str) -> str | None:
-        raw = self._client.get(self._cache_key(content_key))
+    def cached_job_id(self, content_key: str, key_id: str | None) -> str | None:
+        """The job whose result answers ``content_key`` for the API key ``key_id``, if any."""
+        raw = self._client.get(self._cache_key(content_key, key_id))
         if raw is None:
             return None
         return raw.decode() if isinstance(raw, bytes) else str(raw)

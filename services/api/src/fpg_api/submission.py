@@ -1,10 +1,11 @@
 """Store an upload and queue it: the payload goes to the blob store, only its id to the broker.
 A ZIP becomes a batch: one job per image in it, and a recorded reason for every other file.
 
-A duplicate upload (same bytes, same parameters) while the first one's result is still kept is
-answered with a copy of that result instead of being computed again. The copy belongs to the new
-job alone, so deleting either job never removes the other's result, and the new request gets an
-audit record of its own that names the job it reused.
+A duplicate upload (same bytes, same parameters, same API key) while the first one's result is
+still kept is answered with a copy of that result instead of being computed again. The copy
+belongs to the new job alone, so deleting either job never removes the other's result, and the new
+request gets an audit record of its own that names the job it reused. Never across keys: that
+would tell one key that another had already processed the same photo.
 """
 
 import io
@@ -63,7 +64,7 @@ def submit_job(
 
 def _reuse_stored_result(services: Services, job: JobRecord, data: bytes) -> JobRecord | None:
     """A finished job with the same content and parameters whose result is still stored."""
-    source_id = services.records.cached_job_id(cache_key(data, job.params))
+    source_id = services.records.cached_job_id(cache_key(data, job.params), job.key_id)
     source = services.records.get_job(source_id) if source_id else None
     if source is None or source.status is not JobStatus.DONE:
         return None
