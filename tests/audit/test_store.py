@@ -20,13 +20,6 @@ from fpg_audit.schema import api_keys, audit_records, metadata
 from jobstore.audit_events import result_expired
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/nested/audit.db"
-    return str(request.getfixturevalue("postgres_url"))
-
-
 @pytest.fixture
 def store(database_url: str) -> Iterator[AuditStore]:
     opened = AuditStore.connect(database_url)
@@ -69,6 +62,8 @@ def test_append_links_each_record_to_the_one_before(store):
         "first_broken": None,
         "problem": None,
         "last_hash": third.hash,
+        "checkpoints": None,
+        "findings": [],
     }
 
 

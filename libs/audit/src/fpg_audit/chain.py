@@ -92,17 +92,3 @@ def record_hash(fields: dict[str, Any]) -> str:
 def seal(event: AuditEvent, seq: int, time: str, prev_hash: str) -> AuditRecord:
     fields = {**event.model_dump(mode="json"), "seq": seq, "time": time, "prev_hash": prev_hash}
     return AuditRecord.model_validate({**fields, "hash": record_hash(fields)})
-
-
-def first_broken_link(
-    records: list[dict[str, Any]], prev_hash: str = GENESIS_HASH
-) -> tuple[int | None, str | None, str]:
-    """Walk records in order; the seq of the first that does not link or hash, and why."""
-    for fields in records:
-        seq = fields.get("seq")
-        if fields.get("prev_hash") != prev_hash:
-            return seq, "prev_hash does not match the previous record's hash", prev_hash
-        if record_hash(fields) != fields.get("hash"):
-            return seq, "the record's content does not match its hash", prev_hash
-        prev_hash = str(fields["hash"])
-    return None, None, prev_hash

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable, Iterator
 from enum import StrEnum
 from typing import TextIO
 
-from fpg_audit.chain import GENESIS_HASH, AuditRecord, first_broken_link
-from fpg_audit.store import ChainReport
+from fpg_audit.chain import AuditRecord
+from fpg_audit.verification import ChainReport, CheckpointCheck, WalkedRecord, verify_chain
 
 CSV_FIELDS = list(AuditRecord.model_fields)
 RECORDS_PER_CHUNK = 1000
@@ -45,16 +45,11 @@ def write_export(records: Iterable[AuditRecord], file_format: FileFormat, out: T
     out.writelines(export_chunks(records, file_format))
 
 
-def verify_export(lines: Iterable[str]) -> ChainReport:
-    """Check a JSON Lines export on its own, with no database: the chain from the genesis."""
-    records = [json.loads(line) for line in lines if line.strip()]
-    seq, problem, last = first_broken_link(records, GENESIS_HASH)
-    if seq is None and problem is None:
-        return ChainReport(ok=True, records=len(records), last_hash=last)
-    position = next(i for i, r in enumerate(records, 1) if r.get("seq") == seq)
-    return ChainReport(
-        ok=False, records=position, first_broken=seq, problem=problem, last_hash=last
-    )
+def verify_export(lines: Iterable[str], checkpoints: CheckpointCheck | None = None) -> ChainReport:
+    """Check a JSON Lines export with no database: the chain from the genesis (or from a pruned
+    checkpoint), against the checkpoints of the exported checkpoint file where given."""
+    records = (WalkedRecord(json.loads(line)) for line in lines if line.strip())
+    return verify_chain(records, checkpoints or CheckpointCheck())
 
 
 def _record_writer(file_format: FileFormat, out: TextIO) -> Callable[[AuditRecord], object]:

@@ -1,25 +1,23 @@
 """The audit trail and the API keys in one SQL database (SQLite by default, or PostgreSQL)."""
 
 import json
+import logging
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, Select, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Select, delete, func, insert, or_, select, update
 
-from fpg_audit.chain import (
-    GENESIS_HASH,
-    AuditEvent,
-    AuditRecord,
-    canonical_json,
-    first_broken_link,
-    seal,
-    utc_now,
-)
+from fpg_audit.chain import GENESIS_HASH, AuditEvent, AuditRecord, canonical_json, seal, utc_now
+from fpg_audit.checkpoints import CheckpointLog
 from fpg_audit.database import lock_chain, make_engine, migrate
 from fpg_audit.keys import ApiKey, Role, new_key_id, new_secret, secret_sha256
 from fpg_audit.schema import api_keys, audit_records
+from fpg_audit.settings import AuditSettings
+from fpg_audit.verification import ChainReport, CheckpointCheck, WalkedRecord, verify_chain
+
+log = logging.getLogger(__name__)
 
 INDEXED = ("time", "event", "outcome", "job_id", "batch_id", "key_id", "result_expires_at")
 VERIFY_CHUNK = 1000
@@ -35,24 +33,36 @@ class AuditFilter:
     event: str | None = None
 
 
-class ChainReport(BaseModel):
-    ok: bool
-    records: int
-    first_broken: int | None = None
-    problem: str | None = None
-    last_hash: str
+@dataclass(frozen=True)
+class PruneResult:
+    deleted: int
+    pruned_seq: int  # the last record deleted; the first one kept links to its hash
+    pruned_hash: str
 
 
 class AuditStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, checkpoints: CheckpointLog | None = None) -> None:
         self.engine = engine
+        self.checkpoints = checkpoints
 
     @classmethod
-    def connect(cls, url: str, *, migrate_schema: bool = True) -> "AuditStore":
+    def connect(
+        cls, url: str, *, migrate_schema: bool = True, checkpoints: CheckpointLog | None = None
+    ) -> "AuditStore":
         engine = make_engine(url)
         if migrate_schema:
             migrate(engine)
-        return cls(engine)
+        return cls(engine, checkpoints)
+
+    @classmethod
+    def from_settings(
+        cls, settings: AuditSettings, database_url: str | None = None
+    ) -> "AuditStore":
+        """The store the settings name, with its checkpoints (none when no key is set)."""
+        return cls.connect(
+            database_url or settings.audit_database_url,
+            checkpoints=CheckpointLog.from_settings(settings),
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -61,10 +71,10 @@ class AuditStore:
 
     def append(self, *events: AuditEvent) -> list[AuditRecord]:
         """Seal and store the events, in order, in one transaction at the head of the chain."""
-        connection = self.engine.connect().execution_options(immediate=True)
-        with connection, connection.begin():
-            lock_chain(connection)
-            return _append_locked(connection, events)
+        with self._chain_transaction() as connection:
+            sealed = _append_locked(connection, events)
+        self._checkpoint_head(sealed)
+        return sealed
 
     def record_expired_results(
         self,
@@ -95,16 +105,51 @@ class AuditStore:
                 audit_records.c.batch_id.not_in(deleted_batches),
             ),
         )
-        connection = self.engine.connect().execution_options(immediate=True)
-        with connection, connection.begin():
-            lock_chain(connection)
+        with self._chain_transaction() as connection:
             images = [_record(row) for row in connection.execute(due.order_by(audit_records.c.seq))]
             expired = [
                 expired_event(image)
                 for image in images
                 if image.job_id is not None and not result_still_stored(image.job_id)
             ]
-            return _append_locked(connection, expired)
+            sealed = _append_locked(connection, expired)
+        self._checkpoint_head(sealed)
+        return sealed
+
+    def prune(
+        self, *, before_seq: int | None = None, before_time: str | None = None
+    ) -> PruneResult:
+        """Delete the records before ``before_seq``, or written before ``before_time``, and sign
+        a ``pruned`` checkpoint of the last one deleted, so the records left still verify.
+
+        The newest record always stays: new records must link to it. Refused without checkpoints
+        (the rest could not be verified) and on a chain that does not verify (the checkpoint would
+        sign over the damage)."""
+        if self.checkpoints is None:
+            raise PruneRefusedError("pruning needs checkpoints: set FPG_AUDIT_CHECKPOINT_KEY")
+        report = self.verify()
+        if not report.ok:
+            raise PruneRefusedError(f"the trail does not verify: {report.problem}")
+        seq = audit_records.c.seq
+        with self._chain_transaction() as connection:
+            head = connection.execute(_CHAIN_HEAD).first()
+            if head is None:
+                return PruneResult(0, 0, GENESIS_HASH)
+            last_deleted = select(func.max(seq)).where(seq < head.seq)
+            if before_seq is not None:
+                last_deleted = last_deleted.where(seq < before_seq)
+            if before_time is not None:
+                last_deleted = last_deleted.where(audit_records.c.time < before_time)
+            pruned_seq = connection.execute(last_deleted).scalar_one()
+            if pruned_seq is None:
+                return PruneResult(0, 0, GENESIS_HASH)
+            pruned_hash = connection.execute(
+                select(audit_records.c.hash).where(seq == pruned_seq)
+            ).scalar_one()
+            deleted = connection.execute(delete(audit_records).where(seq <= pruned_seq)).rowcount
+            # Before the commit: a prune whose checkpoint could not be written deletes nothing.
+            self.checkpoints.record_pruned(pruned_seq, pruned_hash, head.seq, head.hash)
+        return PruneResult(deleted, pruned_seq, pruned_hash)
 
     def records(
         self, where: AuditFilter | None = None, after_seq: int = 0, limit: int | None = None
@@ -124,31 +169,41 @@ class AuditStore:
             after = chunk[-1].seq
 
     def verify(self) -> ChainReport:
-        """Walk the whole chain; the first record whose link, hash or columns do not hold."""
-        count, prev_hash, after = 0, GENESIS_HASH, 0
+        """Walk the whole chain against the checkpoints: every finding, up to the first record
+        whose link, hash or columns do not hold."""
+        return verify_chain(self._walked_records(), CheckpointCheck.of_log(self.checkpoints))
+
+    def _walked_records(self) -> Iterator[WalkedRecord]:
+        after = 0
         with self.engine.connect() as connection:
-            while True:
-                rows = connection.execute(
-                    select(audit_records)
-                    .where(audit_records.c.seq > after)
-                    .order_by(audit_records.c.seq)
-                    .limit(VERIFY_CHUNK)
-                ).all()
-                if not rows:
-                    return ChainReport(ok=True, records=count, last_hash=prev_hash)
+            while rows := connection.execute(
+                select(audit_records)
+                .where(audit_records.c.seq > after)
+                .order_by(audit_records.c.seq)
+                .limit(VERIFY_CHUNK)
+            ).all():
                 for row in rows:
-                    count += 1
-                    problem = _row_problem(row._mapping, count, prev_hash)
-                    if problem is not None:
-                        return ChainReport(
-                            ok=False,
-                            records=count,
-                            first_broken=row.seq,
-                            problem=problem,
-                            last_hash=prev_hash,
-                        )
-                    prev_hash = row.hash
+                    yield _walked(row._mapping)
                 after = rows[-1].seq
+
+    @contextmanager
+    def _chain_transaction(self) -> Iterator[Connection]:
+        """A transaction that holds the chain lock: one writer at a time at the head."""
+        connection = self.engine.connect().execution_options(immediate=True)
+        with connection, connection.begin():
+            lock_chain(connection)
+            yield connection
+
+    def _checkpoint_head(self, sealed: Sequence[AuditRecord]) -> None:
+        """After the commit, so a checkpoint never names records that were rolled back. A
+        checkpoint that cannot be written does not undo the records; ``verify`` reports it."""
+        if self.checkpoints is None or not sealed:
+            return
+        head = sealed[-1]
+        try:
+            self.checkpoints.record_head(head.seq, head.hash, head.time)
+        except (OSError, ValueError):
+            log.exception("audit checkpoint not written after seq %d", head.seq)
 
     # -- API keys ---------------------------------------------------------------------------
 
@@ -230,6 +285,10 @@ def _append_locked(connection: Connection, events: Sequence[AuditEvent]) -> list
     return sealed
 
 
+class PruneRefusedError(Exception):
+    """A prune that would leave records nobody can verify."""
+
+
 def _filtered(query: Select[Any], where: AuditFilter | None) -> Select[Any]:
     if where is None:
         return query
@@ -249,22 +308,25 @@ def _filtered(query: Select[Any], where: AuditFilter | None) -> Select[Any]:
     return query
 
 
-def _row_problem(row: Any, expected_seq: int, prev_hash: str) -> str | None:
-    if row["seq"] != expected_seq:
-        return f"a record is missing before seq {row['seq']} (expected {expected_seq})"
+def _walked(row: Any) -> WalkedRecord:
+    """A stored row as the chain walk sees it: its text's fields, and what is wrong with how it
+    is stored (text that is not the canonical JSON hashed, columns that disagree with it)."""
     try:
         body = json.loads(row["body"])
     except ValueError:
-        return "the stored record is not valid JSON"
+        body = None
     if not isinstance(body, dict):
-        return "the stored record is not a JSON object"
+        return WalkedRecord(
+            {"seq": row["seq"], "hash": row["hash"]}, "the stored record is not a JSON object"
+        )
+    return WalkedRecord({**body, "hash": row["hash"]}, _storage_problem(row, body))
+
+
+def _storage_problem(row: Any, body: dict[str, Any]) -> str | None:
     if canonical_json(body) != row["body"]:
         return "the stored text is not the canonical JSON that was hashed"
     if body.get("seq") != row["seq"] or row["prev_hash"] != body.get("prev_hash"):
         return "the record's seq or prev_hash columns differ from its content"
-    _seq, problem, _ = first_broken_link([{**body, "hash": row["hash"]}], prev_hash)
-    if problem is not None:
-        return problem
     for column in INDEXED:
         if row[column] != body.get(column):
             return f"the {column} column differs from the record's content"
