@@ -102,7 +102,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         blobs=RedisBlobStore(client, settings.key_prefix),
         celery=make_celery(settings),
         metrics=GatewayMetrics(client, settings.key_prefix),
-        audit=AuditStore.connect(settings.audit_database_url),
+        audit=AuditStore.from_settings(settings),
     )
 
     @asynccontextmanager

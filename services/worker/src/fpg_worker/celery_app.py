@@ -42,7 +42,8 @@ def build_runner(worker_settings: WorkerSettings) -> JobRunner:
         metrics=MetricsStore(client, worker_settings.key_prefix),
         anonymizer=anonymizer,
         time_limit_errors=(SoftTimeLimitExceeded,),
-        audit=AuditStore.connect(worker_settings.audit_database_url),
+        audit=AuditStore.from_settings(worker_settings),
+        max_attempts=worker_settings.max_job_attempts,
     )
 
 
