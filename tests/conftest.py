@@ -54,13 +54,20 @@ def shared_faces() -> Path:
     return SHARED_FACES / "dev"
 
 
-def zip_of(files: dict[str, bytes]) -> bytes:
+def zip_of(files: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> bytes:
     """A ZIP holding ``files`` (path inside the ZIP -> bytes), as a user would upload one."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
         for name, data in files.items():
             archive.writestr(name, data)
     return buffer.getvalue()
+
+
+def with_raw_name(upload: bytes, placeholder: str, raw_name: bytes) -> bytes:
+    """``upload`` with an entry's name replaced, in its local and central headers, by bytes
+    zipfile will not write (a NUL, say); ``raw_name`` is as long as ``placeholder``."""
+    assert len(raw_name) == len(placeholder.encode())
+    return upload.replace(placeholder.encode(), raw_name)
 
 
 def decode_rgb(data: bytes) -> np.ndarray:

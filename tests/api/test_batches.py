@@ -7,9 +7,10 @@ import zipfile
 import pytest
 
 from blurcore import AnonymizeParams
+from blurcore.archive import MIN_INFLATION_BUDGET
 from jobstore.records import BatchEntry, BatchRecord, JobRecord, RecordStore
 
-from ..conftest import wait_for_batch, zip_of
+from ..conftest import wait_for_batch, with_raw_name, zip_of
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +137,41 @@ def test_post_batch_declaring_huge_content_is_refused(client, astronaut_jpeg):
     answer = client.post("/v1/batches", files={"file": ("bomb.zip", bytes(upload))})
     assert answer.status_code == 413
     assert answer.json()["code"] == "zip_too_large"
+
+
+def test_post_batch_inflating_past_its_budget_is_refused_whole(client, stack):
+    # The recipe that put 296 MB into Redis from 613 KB: entries each too small to have their
+    # own compression ratio judged, so only the batch's inflated total can stop them.
+    upload = zip_of({f"{i}.png": bytes(512 * 1024) for i in range(80)}, zipfile.ZIP_DEFLATED)
+    keys_before = set(stack.redis.scan_iter("fpg:*"))
+    answer = client.post("/v1/batches", files={"file": ("small-entries.zip", upload)})
+    assert answer.status_code == 413
+    assert answer.json()["code"] == "zip_too_large"
+    assert (
+        f"for a ZIP of {len(upload):,} bytes is {MIN_INFLATION_BUDGET:,}"
+        in answer.json()["message"]
+    )
+    stored = [
+        key
+        for key in set(stack.redis.scan_iter("fpg:*")) - keys_before
+        if any(kind in key for kind in (b":job:", b":blob:", b":batch:"))
+    ]
+    assert stored == []
+
+
+def test_post_batch_skips_and_reports_names_that_clash_outside_linux(client, astronaut_jpeg):
+    hostile = ["C:\\x.jpg", "A.jpg", "a.jpg", "REPORT.JSON", "x.jpgN.exe"]
+    upload = zip_of(dict.fromkeys(hostile, astronaut_jpeg))
+    upload = with_raw_name(upload, "x.jpgN.exe", b"x.jpg\0.exe")
+    accepted = client.post("/v1/batches", files={"file": ("names.zip", upload)}).json()
+    wait_for_batch(client, accepted["id"])
+    with zipfile.ZipFile(io.BytesIO(client.get(accepted["result_url"]).content)) as archive:
+        assert sorted(archive.namelist()) == ["A.jpg", "report.json"]
+        report = json.loads(archive.read("report.json"))
+    assert [(i["path"], i["status"], i["error"]) for i in report["images"]] == [
+        ("C:\\x.jpg", "skipped", "unsafe path"),
+        ("A.jpg", "done", None),
+        ("a.jpg", "skipped", "same file as A.jpg on case-insensitive file systems"),
+        ("REPORT.JSON", "skipped", "the name report.json is reserved for a file of the output"),
+        ("x.jpg\\x00.exe", "skipped", "control character in name"),
+    ]

@@ -13,6 +13,10 @@ class ImageTooLargeError(BlurcoreError):
     """The image declares more pixels than allowed (a decompression bomb, or simply too big)."""
 
 
+class ArchiveTooLargeError(BlurcoreError):
+    """A ZIP's entries inflate to more bytes than allowed, whatever its headers declare."""
+
+
 class UnsupportedVideoError(BlurcoreError):
     """The file is not a video this library reads (no video stream, truncated, corrupt), or it
     decoded with errors part of the way through: no output is written in either case."""

@@ -13,9 +13,18 @@ import logging
 import time
 import uuid
 import zipfile
+from collections.abc import Iterator
 
 from blurcore import AnonymizeParams, cache_key
-from blurcore.archive import ArchiveEntry, archive_entries, is_image_candidate
+from blurcore.archive import (
+    MAX_BATCH_INFLATION_RATIO,
+    MIN_INFLATION_BUDGET,
+    ArchiveEntry,
+    archive_entries,
+    inflation_budget,
+    is_image_candidate,
+)
+from blurcore.errors import ArchiveTooLargeError
 from blurcore.hashing import sha256_hex
 from fpg_api.batch_report import REPORT_NAME
 from fpg_api.deps import Caller, Services
@@ -105,11 +114,14 @@ def submit_batch(
         key_id=caller.key_id,
         client=caller.address,
     )
+    settings = services.settings
+    budget = inflation_budget(len(data), settings.max_batch_uncompressed_bytes)
     with _opened_zip(data) as archive:
-        _refuse_beyond_limits(archive, services.settings)
+        _refuse_beyond_limits(archive, settings)
+        _refuse_inflating_beyond(archive, len(data), settings, budget)
         batch.entries = [
             _batch_entry(services, batch, entry, caller)
-            for entry in archive_entries(archive, services.settings.max_image_bytes)
+            for entry in _checked_entries(archive, settings, budget)
         ]
     refusals = [audit_events.image_refused(batch, e) for e in batch.entries if e.job_id is None]
     if refusals:
@@ -123,6 +135,32 @@ def _opened_zip(data: bytes) -> zipfile.ZipFile:
         return zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as error:
         raise ApiError(400, "invalid_zip", f"not a valid ZIP file: {error}") from error
+
+
+def _checked_entries(
+    archive: zipfile.ZipFile, limits: GatewaySettings, budget: int
+) -> Iterator[ArchiveEntry]:
+    return archive_entries(archive, limits.max_image_bytes, budget, frozenset({REPORT_NAME}))
+
+
+def _refuse_inflating_beyond(
+    archive: zipfile.ZipFile, archive_bytes: int, limits: GatewaySettings, budget: int
+) -> None:
+    """Inflate every entry once, counting and keeping nothing, before any is stored: the bytes
+    counted are the ones inflated, whatever the headers declare, and a batch refused half-way
+    would leave half a batch queued. Only one entry is held at a time, so the gateway's memory
+    stays at the upload plus one image, and its work at most the budget, ten times the upload."""
+    try:
+        for _entry in _checked_entries(archive, limits, budget):
+            pass
+    except ArchiveTooLargeError as error:
+        raise ApiError(
+            413,
+            "zip_too_large",
+            f"{error}; the limit for a ZIP of {archive_bytes:,} bytes is {budget:,} "
+            f"({MAX_BATCH_INFLATION_RATIO} times its size, at least {MIN_INFLATION_BUDGET:,}, "
+            f"at most {limits.max_batch_uncompressed_bytes:,})",
+        ) from error
 
 
 def _refuse_beyond_limits(archive: zipfile.ZipFile, limits: GatewaySettings) -> None:
@@ -150,13 +188,12 @@ def _batch_entry(
     """One file of the ZIP: a job when it is an image, else the reason it is not."""
     if entry.data is None:
         return BatchEntry(path=entry.name, status=entry.status, error=entry.error)
-    if entry.name == REPORT_NAME:
-        reason = f"the name {REPORT_NAME} is reserved for the batch report"
-    elif not is_image_candidate(entry.name, entry.data):
-        reason = "not an image"
-    else:
-        job = submit_job(services, entry.data, entry.name, batch.params, batch.id, caller)
-        return BatchEntry(path=entry.name, job_id=job.id)
-    return BatchEntry(
-        path=entry.name, status="skipped", error=reason, input_sha256=sha256_hex(entry.data)
-    )
+    if not is_image_candidate(entry.name, entry.data):
+        return BatchEntry(
+            path=entry.name,
+            status="skipped",
+            error="not an image",
+            input_sha256=sha256_hex(entry.data),
+        )
+    job = submit_job(services, entry.data, entry.name, batch.params, batch.id, caller)
+    return BatchEntry(path=entry.name, job_id=job.id)
