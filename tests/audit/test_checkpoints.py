@@ -4,6 +4,9 @@ to the real database, is reported by ``verify``; pruning leaves a trail that sti
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -295,3 +298,39 @@ def test_without_a_key_checkpoints_are_off_with_a_warning(database_url, tmp_path
         with store.engine.begin() as connection:
             connection.execute(delete(audit_records))
         store.close()
+
+
+def _auditor_script() -> str:
+    """The standard-library script docs/compliance.md gives the auditor."""
+    text = (Path(__file__).parents[2] / "docs" / "compliance.md").read_text()
+    after_marker = text.split("<!-- auditor-script", 1)[1]
+    return after_marker.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_auditors_script_verifies_a_pruned_export_and_sees_a_cut_tail(store, tmp_path):
+    _append(store, 6)
+    store.prune(before_seq=3)
+    _append(store, 2)
+    with (tmp_path / "audit.jsonl").open("w") as out:
+        write_export(store.iter_records(), FileFormat.JSONL, out)
+    (tmp_path / "checkpoints.jsonl").write_text("\n".join(_checkpoint_lines(store)) + "\n")
+    script = tmp_path / "check.py"
+    script.write_text(_auditor_script())
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            env={**os.environ, "FPG_AUDIT_CHECKPOINT_KEY": KEY},
+            capture_output=True,
+            text=True,
+        )
+
+    intact = run()
+    assert intact.returncode == 0, intact.stderr
+    assert "chain intact from seq 3 to 8" in intact.stdout
+    export = tmp_path / "audit.jsonl"
+    export.write_text("".join(export.read_text().splitlines(keepends=True)[:-2]))
+    cut = run()
+    assert cut.returncode != 0
+    assert "records after seq 6 are missing" in cut.stderr
