@@ -10,6 +10,7 @@ import redis
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 from starlette.formparsers import MultiPartParser
 
@@ -120,7 +121,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         client.close()
         services.audit.close()
 
-    app = FastAPI(
+    # Not FastAPI's own /docs, which loads Swagger UI from a CDN: this one serves it from the
+    # package, so the API docs work on a site with no internet. No /redoc: ReDoc's bundle still
+    # fetches its logo from a CDN.
+    app = FastAPIOffline(
+        redoc_url=None,
         title="Face Privacy Guard",
         version="0.1.0",
         summary="Finds every face in photos and anonymizes it, on your own premises.",
