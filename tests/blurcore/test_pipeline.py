@@ -29,6 +29,16 @@ def test_process_blurs_face_and_keeps_background(anonymizer, astronaut_jpeg):
     assert difference[~inside].mean() < 3  # only JPEG re-encoding noise outside the face
 
 
+@pytest.mark.parametrize("profile", list(Profile))
+def test_every_profile_with_its_defaults_finds_a_clear_portrait(
+    anonymizer, astronaut_jpeg, profile
+):
+    """A profile that finds nothing on a clear, frontal, well-lit face would be a way to switch
+    anonymization off; the CLI and the service start from these defaults."""
+    result = anonymizer.process(astronaut_jpeg, AnonymizeParams(profile=profile))
+    assert result.faces == 1
+
+
 def test_process_reports_hashes_of_the_real_bytes(anonymizer, astronaut_jpeg):
     result = anonymizer.process(astronaut_jpeg, AnonymizeParams(profile=Profile.FAST))
     assert result.input_sha256 == sha256_hex(astronaut_jpeg)

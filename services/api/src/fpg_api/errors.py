@@ -16,11 +16,17 @@ from fpg_api.schemas import ErrorResponse
 
 class ApiError(Exception):
     def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        details: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.headers = headers
+        self.details = details
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -42,7 +48,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
         return _answer(
             error.status,
-            ErrorResponse(code=error.code, message=error.message),
+            ErrorResponse(code=error.code, message=error.message, details=error.details),
             headers=error.headers,
         )
 

@@ -2,6 +2,8 @@
 
 from pydantic import Field
 
+from blurcore.policy import ProtectionPolicy
+from fpg_api.policy import PolicySettings
 from fpg_audit.settings import AuditSettings
 from jobstore.settings import StoreSettings
 
@@ -15,6 +17,10 @@ class GatewaySettings(StoreSettings, AuditSettings):
             "Refuse requests without a valid API key (fpg-keys). Off only for local use: "
             "every deployment file turns it on."
         ),
+    )
+    policy: ProtectionPolicy = Field(
+        default_factory=PolicySettings,
+        description="The floor under every request's parameters, from FPG_POLICY_* variables.",
     )
     max_image_bytes: int = Field(default=50 * MIB, ge=1024, description="Largest single upload.")
     max_batch_bytes: int = Field(default=512 * MIB, ge=1024, description="Largest ZIP upload.")

@@ -3,10 +3,11 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from blurcore import AnonymizeParams, ImageTooLargeError, UnsupportedImageError, imageio
+from blurcore import ImageTooLargeError, UnsupportedImageError, imageio
 from fpg_api.deps import ServicesDep, SubmitterDep
 from fpg_api.errors import ApiError, error_responses
 from fpg_api.jobs import result_response, wait_until_finished
+from fpg_api.policy import params_within_policy
 from fpg_api.schemas import ImageUpload, JobAccepted, WaitSeconds
 from fpg_api.submission import submit_job
 from jobstore.records import JobRecord, JobStatus
@@ -44,6 +45,7 @@ async def create_image_job(
     upload: Annotated[ImageUpload, Form(media_type="multipart/form-data")],
     wait: Annotated[WaitSeconds, Query()] = 0.0,
 ) -> JobAccepted | Response:
+    params = params_within_policy(upload, (await request.form()).keys(), services.settings.policy)
     data = await upload.file.read()
     if not data:
         raise ApiError(400, "empty_file", "the uploaded file is empty")
@@ -58,7 +60,6 @@ async def create_image_job(
             else (422, "unreadable_image")
         )
         raise ApiError(status, code, str(error)) from error
-    params = AnonymizeParams.model_validate(upload.model_dump(exclude={"file"}))
     job = await run_in_threadpool(
         submit_job, services, data, upload.file.filename or "image", params, None, caller
     )

@@ -9,6 +9,8 @@ from pathlib import Path
 from fastapi import APIRouter, Response
 from fastapi.responses import FileResponse, HTMLResponse
 
+from blurcore import AnonymizeParams, Mode, Profile
+from blurcore.policy import ProtectionPolicy
 from fpg_api.deps import ServicesDep
 from fpg_api.errors import ApiError
 
@@ -50,18 +52,43 @@ def _page_template() -> str:
     return (STATIC_DIR / "index.html").read_text(encoding="utf-8")
 
 
+def _options_within(policy: ProtectionPolicy) -> dict[str, str]:
+    """The option fields' placeholders: the parameters a request that sets none would get, as
+    preselected values, and the policy's bounds, so the page never offers what would be refused."""
+    start = policy.unset_raised(AnonymizeParams(), chosen=())
+    fields = {
+        "{{padding}}": f"{start.padding:g}",
+        "{{min_padding}}": f"{policy.min_padding:g}",
+        "{{strength}}": f"{start.strength:g}",
+        "{{min_strength}}": f"{policy.min_strength:g}",
+    }
+    for field, members, allowed, chosen in (
+        ("profile", Profile, policy.allowed_profiles, start.profile),
+        ("mode", Mode, policy.allowed_modes, start.mode),
+    ):
+        for member in members:
+            state = " selected" if member is chosen else ""
+            fields[f"{{{{option:{field}:{member.value}}}}}"] = (
+                state if member in allowed else " disabled hidden"
+            )
+    return fields
+
+
 @router.get("/", response_class=HTMLResponse)
 def web_page(services: ServicesDep) -> HTMLResponse:
     """The upload page, with the server's limits filled in so the page can refuse an oversize
-    file before uploading it."""
+    file before uploading it, and its options bounded by the operator's protection policy."""
     settings = services.settings
-    page = (
-        _page_template()
-        .replace("{{max_image_bytes}}", str(settings.max_image_bytes))
-        .replace("{{max_batch_bytes}}", str(settings.max_batch_bytes))
-        .replace("{{max_batch_entries}}", str(settings.max_batch_entries))
-        .replace("{{retention_seconds}}", str(settings.retention_seconds))
-    )
+    fields = {
+        "{{max_image_bytes}}": str(settings.max_image_bytes),
+        "{{max_batch_bytes}}": str(settings.max_batch_bytes),
+        "{{max_batch_entries}}": str(settings.max_batch_entries),
+        "{{retention_seconds}}": str(settings.retention_seconds),
+        **_options_within(settings.policy),
+    }
+    page = _page_template()
+    for placeholder, value in fields.items():
+        page = page.replace(placeholder, value)
     return HTMLResponse(page, headers=SECURITY_HEADERS)
 
 
