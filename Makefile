@@ -7,7 +7,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test lint bench bench-video bench-scaling bench-load eval deploy-check images clean
+.PHONY: help install redis-if-none-answers run test-tools test lint bench bench-video bench-scaling bench-load eval deploy-check images clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -15,27 +15,42 @@ help: ## List the targets
 $(UV):
 	python3 -m pip install --user --quiet "uv>=0.5" || python3 -m pip install --user --quiet --break-system-packages "uv>=0.5"
 
-# Debian packages the tests and `make run` use: a Redis server to start privately when none runs,
-# Chromium for the browser tests (Playwright drives the system one; its own download is offline),
-# hey, the HTTP load generator of `make bench-load`, and nginx to check the compose proxy config.
-SYSTEM_PACKAGES := redis-server chromium hey nginx
+# Debian packages, each installed by the targets that need it (as root; otherwise named), so
+# `make run` gets no browser or load generator. The package is named after its command.
+# Tests: a private Redis (redis-server), Chromium for the browser tests (Playwright drives the
+# system one; its own download needs the internet) and nginx to check the compose proxy config.
+TEST_PACKAGES := redis-server chromium nginx
+# Benchmarks: a private Redis for the service stack, and hey, the load generator of bench-load.
+BENCH_PACKAGES := redis-server
+LOAD_BENCH_PACKAGES := redis-server hey
+
+# $(call apt_install,PACKAGES): apt-get install those whose command is missing (as root),
+# or name them and stop.
+apt_install = missing=""; for p in $(1); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+  if [ -n "$$missing" ]; then \
+    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+    else echo "please install:$$missing (e.g. sudo apt-get install$$missing)"; exit 1; fi; \
+  fi
 
 $(STAMP): $(UV) pyproject.toml uv.lock */*/pyproject.toml
-	@missing=""; for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	  else echo "please install:$$missing (e.g. sudo apt-get install$$missing)"; exit 1; fi; \
-	fi
 	$(UV) sync --frozen --all-groups
 	@touch $@
 
 install: $(STAMP) ## Create .venv from the lock file (installs uv first if missing)
 
-run: $(STAMP) ## Start Redis (if none answers), a worker per core and the gateway on 127.0.0.1:8080
+# fpg-local starts a private Redis when none answers at FPG_REDIS_URL; only then is one needed.
+REDIS_ANSWERS := from fpg_api.localstack import LocalSettings as S, redis_answers as ok; raise SystemExit(not ok(S().redis_url))
+redis-if-none-answers: $(STAMP)
+	@$(VENV)/bin/python -c '$(REDIS_ANSWERS)' || { $(call apt_install,redis-server); }
+
+run: redis-if-none-answers ## Start Redis (if none answers), a worker per core and the gateway on 127.0.0.1:8080
 	$(VENV)/bin/fpg-local
 
-test: $(STAMP) lint ## Lint, type-check and run the whole test suite
+test-tools: $(STAMP)
+	@$(call apt_install,$(TEST_PACKAGES))
+
+test: test-tools lint ## Lint, type-check and run the whole test suite
 	$(VENV)/bin/pytest
 
 lint: $(STAMP) ## ruff (lint and format check) and mypy
@@ -47,6 +62,7 @@ eval: $(STAMP) ## Score the default profile on the shared dev set (DATASET=..., 
 	$(VENV)/bin/blurcore eval $(DATASET) --profile $(or $(PROFILE),default)
 
 bench: $(STAMP) ## Measure quality and speed side by side; writes docs/benchmarks.md
+	@$(call apt_install,$(BENCH_PACKAGES))
 	UV=$(UV) $(VENV)/bin/python bench/run_benchmarks.py --dataset $(DATASET) --out docs/benchmarks.md \
 	  $(if $(wildcard $(DATASET)/../dev2/annotations.json),--sweep-dataset $(DATASET)/../dev2)
 
@@ -55,12 +71,15 @@ bench-video: $(STAMP) ## Videos side by side with deface (quality, speed, memory
 	UV=$(UV) $(VENV)/bin/python bench/video_bench.py --dataset $(VIDEO_DATASET) --out docs/video-benchmarks.md
 
 bench-scaling: $(STAMP) ## Service and library at 1, 2, 4, ... processes up to the core count; writes docs/scaling.md
+	@$(call apt_install,$(BENCH_PACKAGES))
 	UV=$(UV) $(VENV)/bin/python bench/scaling_bench.py --dataset $(DATASET) --out docs/scaling.md
 
 bench-load: $(STAMP) ## 5,000 images through a local stack with hey: errors, latency, memory growth; writes docs/reliability.md
+	@$(call apt_install,$(LOAD_BENCH_PACKAGES))
 	$(VENV)/bin/python bench/load_bench.py --requests 5000 --out docs/reliability.md
 
-deploy-check: $(STAMP) ## Check deploy/ offline: kustomize, schemas, KEDA, compose, hadolint, checkov
+deploy-check: $(STAMP) ## Check deploy/ offline: kustomize, schemas, KEDA, compose, hadolint, checkov, nginx -t
+	@$(call apt_install,nginx)
 	$(VENV)/bin/pytest tests/deploy -q
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' services/api/pyproject.toml)
