@@ -2,11 +2,13 @@
 and the real stack (Redis, a Celery worker process, the gateway) started as ``make run`` does."""
 
 import io
+import struct
 import subprocess
 import tempfile
 import time
 import uuid
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -68,6 +70,22 @@ def with_raw_name(upload: bytes, placeholder: str, raw_name: bytes) -> bytes:
     zipfile will not write (a NUL, say); ``raw_name`` is as long as ``placeholder``."""
     assert len(raw_name) == len(placeholder.encode())
     return upload.replace(placeholder.encode(), raw_name)
+
+
+def png_declaring(width: int, height: int, bit_depth: int = 8, colour_type: int = 2) -> bytes:
+    """A tiny PNG whose header declares the given size and sample layout (colour type 2 is RGB,
+    6 RGBA), with a few bytes of image data: what a decompression bomb looks like."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" * 64)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
 
 
 def decode_rgb(data: bytes) -> np.ndarray:

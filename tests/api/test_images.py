@@ -1,6 +1,4 @@
 import io
-import struct
-import zlib
 
 import numpy as np
 from PIL import Image
@@ -9,22 +7,7 @@ from blurcore.anonymize import region_mask
 from blurcore.boxes import as_boxes
 from blurcore.params import Shape
 
-from ..conftest import MAX_IMAGE_BYTES, RETENTION_SECONDS, wait_for_job
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims a huge canvas (what a decompression bomb looks like)."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    pixels = zlib.compress(b"\x00" * 64)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
+from ..conftest import MAX_IMAGE_BYTES, RETENTION_SECONDS, png_declaring, wait_for_job
 
 
 def _rgb(data: bytes) -> np.ndarray:
@@ -98,6 +81,15 @@ def test_post_decompression_bomb_is_refused_before_decoding(client):
     assert answer.status_code == 413
     assert answer.json()["code"] == "image_too_large"
     assert "50000x50000" in answer.json()["message"]
+
+
+def test_post_16_bit_rgba_at_the_pixel_limit_is_refused_for_its_memory(client):
+    # Exactly the pixel limit, but at 8 bytes a pixel one worker process peaked at 3 GB on it.
+    hostile = png_declaring(10_000, 10_000, bit_depth=16, colour_type=6)
+    answer = client.post("/v1/images", files={"file": ("deep.png", hostile)})
+    assert answer.status_code == 413
+    assert answer.json()["code"] == "image_too_large"
+    assert "about 2,400,000,000 bytes of memory" in answer.json()["message"]
 
 
 def test_post_non_image_is_unsupported_media_type(client):

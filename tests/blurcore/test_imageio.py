@@ -1,6 +1,5 @@
 import io
 import struct
-import zlib
 from typing import Any
 
 import cv2
@@ -12,7 +11,17 @@ from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageCms, ImageOps, PngImagePlugin
 
 from blurcore.errors import BlurcoreError, ImageTooLargeError, UnsupportedImageError
-from blurcore.imageio import DecodedImage, ImageFormat, decode, encode, sniff_format, to_rgb8
+from blurcore.imageio import (
+    DecodedImage,
+    ImageFormat,
+    decode,
+    encode,
+    inspect,
+    sniff_format,
+    to_rgb8,
+)
+
+from ..conftest import png_declaring
 
 XMP = (
     b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-'
@@ -113,22 +122,6 @@ def exif_with_gps_and_thumbnail(thumbnail: bytes) -> bytes:
     )
     tiff = b"II*\0" + struct.pack("<I", 8) + ifd0 + gps + latitude + ifd1 + thumbnail
     return b"Exif\0\0" + tiff
-
-
-def png_chunk(kind: bytes, body: bytes) -> bytes:
-    crc = zlib.crc32(kind + body)
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    """A PNG whose header declares the given size, with a few bytes of image data."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", ihdr)
-        + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + png_chunk(b"IEND", b"")
-    )
 
 
 def png_chunk_types(data: bytes) -> list[bytes]:
@@ -307,6 +300,53 @@ def test_decode_refuses_huge_image_before_decoding_pixels(
         ImageTooLargeError, match=f"{message}, more than the limit of {max_pixels:,}"
     ):
         decode(data, max_pixels=max_pixels)
+
+
+def test_inspect_refuses_16_bit_rgba_at_the_pixel_limit_for_its_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 760 KB of zeros at 10000x10000 made a worker process peak at 2.4 GB, 3 GB once warm.
+    monkeypatch.setattr(cv2, "imdecode", lambda *_: pytest.fail("pixels were decoded"))
+    hostile = png_declaring(10_000, 10_000, bit_depth=16, colour_type=6)
+    with pytest.raises(
+        ImageTooLargeError,
+        match="4 channel\\(s\\) of 16 bits: anonymizing it takes about 2,400,000,000 bytes of "
+        "memory, more than the limit of 1,200,000,000",
+    ):
+        inspect(hostile, max_pixels=100_000_000)
+    with pytest.raises(ImageTooLargeError):
+        decode(hostile, max_pixels=100_000_000)
+    assert inspect(png_declaring(10_000, 5_000, bit_depth=16, colour_type=6)).sample_bytes == 2
+
+
+def _cv2_png(pixels: npt.NDArray[Any]) -> bytes:
+    return bytes(cv2.imencode(".png", pixels)[1])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        save(Image.new("L", (4, 3)), "PNG"),
+        save(Image.new("LA", (4, 3)), "PNG"),
+        save(Image.new("P", (4, 3)), "PNG"),
+        save(Image.new("P", (4, 3)), "PNG", transparency=0),
+        save(Image.new("RGB", (4, 3)), "PNG", transparency=(0, 0, 0)),
+        save(Image.new("1", (4, 3)), "PNG"),
+        _cv2_png(np.zeros((3, 4), np.uint16)),
+        _cv2_png(np.zeros((3, 4, 3), np.uint16)),
+        _cv2_png(np.zeros((3, 4, 4), np.uint16)),
+        save(Image.new("L", (4, 3)), "JPEG"),
+        save(Image.new("CMYK", (4, 3)), "JPEG"),
+        save(Image.new("RGB", (4, 3)), "WEBP"),  # counted as BGRA: at most what is decoded
+        save(Image.new("RGBA", (4, 3)), "WEBP"),
+    ],
+    ids=["L", "LA", "P", "P-tRNS", "RGB-tRNS", "1-bit", "L16", "RGB16", "RGBA16", "jpeg-L",
+         "jpeg-CMYK", "webp", "webp-alpha"],
+)  # fmt: skip
+def test_inspect_counts_at_least_the_samples_decode_gives(data: bytes) -> None:
+    info, pixels = inspect(data), decode(data).pixels
+    assert info.channels >= (1 if pixels.ndim == 2 else pixels.shape[2])
+    assert info.sample_bytes == pixels.dtype.itemsize
 
 
 def test_decode_refuses_jpeg_declaring_huge_size() -> None:

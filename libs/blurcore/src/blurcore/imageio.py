@@ -1,10 +1,11 @@
 """Read image bytes as people send them, and write anonymized pixels back without metadata.
 
 Reading is split in two. The header comes first and alone: Pillow (or, for WebP, a few lines
-here) tells the size, the colour profile and the EXIF orientation without decoding a pixel, so an
-image declaring more pixels than allowed is refused before any memory is spent on it. The pixels
-then come from OpenCV, because ``cv2.imdecode`` keeps grayscale, alpha and 16-bit samples, is
-fast, and hands back the BGR(A) arrays the rest of the library works on.
+here) tells the size, the channels, the bit depth, the colour profile and the EXIF orientation
+without decoding a pixel, so an image declaring more pixels than allowed, or pixels heavier than
+the memory budget allows (``blurcore.image_memory``), is refused before any memory is spent on
+it. The pixels then come from OpenCV, because ``cv2.imdecode`` keeps grayscale, alpha and 16-bit
+samples, is fast, and hands back the BGR(A) arrays the rest of the library works on.
 
 Writing goes through Pillow, which writes exactly what it is given: no EXIF (GPS, thumbnail),
 XMP, IPTC, comments or text chunks, only the ICC profile so colours stay right. Whatever else the
@@ -27,6 +28,7 @@ import numpy.typing as npt
 from PIL import Image, JpegImagePlugin, PngImagePlugin
 
 from blurcore.errors import ImageTooLargeError, UnsupportedImageError
+from blurcore.image_memory import memory_budget, working_memory_bytes
 
 Pixels = npt.NDArray[np.uint8 | np.uint16]
 """OpenCV layout: HxW (grayscale), HxWx3 (BGR) or HxWx4 (BGRA), uint8 or uint16."""
@@ -36,6 +38,11 @@ _NOT_AN_IMAGE = "not a JPEG, PNG or WebP image"
 _CORRUPT = "image data is truncated or corrupt"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_IHDR_END = len(_PNG_SIGNATURE) + 4 + 4 + 13 + 4  # length, type, body, CRC
+_PNG_BIT_DEPTH_AT = len(_PNG_SIGNATURE) + 4 + 4 + 8  # after the width and height; colour type next
+# Channels OpenCV decodes each PNG colour type to: grey, RGB, palette (as BGR), grey and alpha (as
+# BGRA), RGBA. RGB and palette images with a transparent colour come out BGRA.
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 4, 6: 4}
+_PNG_TRANSPARENCY_TO_ALPHA = frozenset({2, 3})
 _EXIF_ORIENTATION = 0x0112
 # OpenCV's default PNG level: on the dev PNGs, 4.7x faster to write than Pillow's level 6, for
 # files 5% larger.
@@ -74,6 +81,9 @@ class _Header:
     height: int
     icc_profile: bytes | None
     exif: bytes | None
+    channels: int
+    """Of the pixels as OpenCV decodes them, which is what the memory is spent on."""
+    sample_bytes: int
 
 
 def sniff_format(data: bytes) -> ImageFormat | None:
@@ -92,6 +102,9 @@ class ImageInfo:
     format: ImageFormat
     width: int
     height: int
+    channels: int
+    """Of the pixels as ``decode`` will give them, as are the bytes of a sample."""
+    sample_bytes: int
 
 
 def _checked_header(data: bytes, max_pixels: int) -> tuple[ImageFormat, _Header]:
@@ -106,6 +119,14 @@ def _checked_header(data: bytes, max_pixels: int) -> tuple[ImageFormat, _Header]
             f"image is {header.width}x{header.height} = {header.width * header.height:,} pixels, "
             f"more than the limit of {max_pixels:,}"
         )
+    needed = working_memory_bytes(header.width, header.height, header.channels, header.sample_bytes)
+    if needed > memory_budget(max_pixels):
+        raise ImageTooLargeError(
+            f"image is {header.width}x{header.height} with {header.channels} channel(s) of "
+            f"{8 * header.sample_bytes} bits: anonymizing it takes about {needed:,} bytes of "
+            f"memory, more than the limit of {memory_budget(max_pixels):,} (that of 8-bit RGBA "
+            f"at {max_pixels:,} pixels)"
+        )
     return format, header
 
 
@@ -113,7 +134,7 @@ def inspect(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
     """Format and size from the header alone, with the same refusals as ``decode`` makes before
     it decodes: cheap enough for a gateway to answer a bad upload at once."""
     format, header = _checked_header(data, max_pixels)
-    return ImageInfo(format, header.width, header.height)
+    return ImageInfo(format, header.width, header.height, header.channels, header.sample_bytes)
 
 
 def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
@@ -188,7 +209,17 @@ def _read_header(data: bytes, format: ImageFormat) -> _Header:
     except _PILLOW_PARSE_ERRORS as error:
         raise UnsupportedImageError(_CORRUPT) from error
     width, height = image.size
-    return _Header(width, height, image.info.get("icc_profile"), image.info.get("exif"))
+    if format is ImageFormat.JPEG:  # 8-bit; CMYK comes out BGR
+        channels, sample_bytes = (1 if image.mode == "L" else 3), 1
+    else:
+        colour_type = data[_PNG_BIT_DEPTH_AT + 1]
+        channels = _PNG_CHANNELS.get(colour_type, 4)
+        if colour_type in _PNG_TRANSPARENCY_TO_ALPHA and "transparency" in image.info:
+            channels = 4
+        sample_bytes = 2 if data[_PNG_BIT_DEPTH_AT] == 16 else 1
+    return _Header(
+        width, height, image.info.get("icc_profile"), image.info.get("exif"), channels, sample_bytes
+    )
 
 
 def _read_webp_header(data: bytes) -> _Header:
@@ -209,7 +240,8 @@ def _read_webp_header(data: bytes) -> _Header:
         width, height = _uint_le(lossy[6:8]) & 0x3FFF, _uint_le(lossy[8:10]) & 0x3FFF
     else:
         raise UnsupportedImageError(_CORRUPT)
-    return _Header(width, height, chunks.get(b"ICCP"), chunks.get(b"EXIF"))
+    # Counted with alpha whether or not it has any: OpenCV decodes 8-bit BGR or BGRA.
+    return _Header(width, height, chunks.get(b"ICCP"), chunks.get(b"EXIF"), 4, 1)
 
 
 def _riff_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
