@@ -150,6 +150,33 @@ def access_control_violations(compose: Doc) -> list[str]:
     return problems
 
 
+def checkpoint_violations(compose: Doc) -> list[str]:
+    """The checkpoint key comes from the environment of whoever starts compose, never the file;
+    gateway and workers keep checkpoints on one named volume that PostgreSQL does not mount."""
+    problems = []
+    volumes = set()
+    for name in ("gateway", "worker"):
+        env = service_env(compose, name)
+        if not re.fullmatch(
+            r"\$\{FPG_AUDIT_CHECKPOINT_KEY:\?[^}]*\}", env.get("FPG_AUDIT_CHECKPOINT_KEY", "")
+        ):
+            problems.append(
+                f"{name}: FPG_AUDIT_CHECKPOINT_KEY is not required from the environment"
+            )
+        directory = env.get("FPG_AUDIT_CHECKPOINT_DIR")
+        mounts = [str(v).split(":") for v in compose["services"][name].get("volumes", [])]
+        volume = next((source for source, target, *_ in mounts if target == directory), None)
+        if volume not in compose.get("volumes", {}):
+            problems.append(f"{name}: FPG_AUDIT_CHECKPOINT_DIR is not on a named volume")
+        volumes.add(volume)
+    if len(volumes) > 1:
+        problems.append(f"gateway and worker keep checkpoints apart: {sorted(map(str, volumes))}")
+    postgres_mounts = compose["services"].get("postgres", {}).get("volumes", [])
+    if any(str(mount).split(":")[0] in volumes for mount in postgres_mounts):
+        problems.append("PostgreSQL mounts the checkpoint volume")
+    return problems
+
+
 def network_violations(compose: Doc) -> list[str]:
     """Everything but nginx sits on internal networks only: no route to the internet."""
     networks = compose.get("networks", {})
@@ -220,6 +247,7 @@ CHECKS: dict[str, Callable[[Doc], list[str]]] = {
     "redis": redis_violations,
     "network": network_violations,
     "access control": access_control_violations,
+    "checkpoints": checkpoint_violations,
     "nginx": nginx_violations,
     "images": image_violations,
 }
@@ -235,7 +263,12 @@ def test_compose_and_kubernetes_share_the_settings(compose, rendered):
     for image, service in (("fpg-gateway", "gateway"), ("fpg-worker", "worker")):
         k8s = fpg_env(rendered["dev"], image)
         here = {k: v for k, v in service_env(compose, service).items() if k.startswith("FPG_")}
-        different = {"FPG_REDIS_URL", "FPG_AUDIT_DATABASE_URL", "FPG_WORKER_CONCURRENCY"}
+        different = {
+            "FPG_REDIS_URL",
+            "FPG_AUDIT_DATABASE_URL",
+            "FPG_AUDIT_CHECKPOINT_KEY",  # a Secret in Kubernetes, the shell's variable here
+            "FPG_WORKER_CONCURRENCY",
+        }
         for key in set(k8s) & set(here) - different:
             assert here[key] == k8s[key], key
 
@@ -261,6 +294,20 @@ BREAKS: dict[str, tuple[str, Callable[[Doc], object]]] = {
         "access control",
         lambda c: c["services"]["worker"]["environment"].update(
             FPG_AUDIT_DATABASE_URL="sqlite:///./var/fpg-audit.db"
+        ),
+    ),
+    "checkpoint key in the file": (
+        "checkpoints",
+        lambda c: c["services"]["worker"]["environment"].update(FPG_AUDIT_CHECKPOINT_KEY="k" * 64),
+    ),
+    "checkpoints in the container": (
+        "checkpoints",
+        lambda c: c["services"]["gateway"].pop("volumes"),
+    ),
+    "postgres mounts the checkpoints": (
+        "checkpoints",
+        lambda c: c["services"]["postgres"]["volumes"].append(
+            "audit-checkpoints:/var/lib/fpg/audit-checkpoints"
         ),
     ),
     "postgres online": (

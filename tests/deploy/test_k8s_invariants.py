@@ -320,21 +320,55 @@ def network_violations(docs: list[Doc]) -> list[str]:
 
 
 def access_control_violations(docs: list[Doc]) -> list[str]:
-    """API keys on; gateway and workers read the audit database's URL from one Secret."""
+    """API keys on; gateway and workers read the audit database's URL and the checkpoint key
+    from one Secret each."""
     problems = []
     if fpg_env(docs, "fpg-gateway").get("FPG_REQUIRE_API_KEYS") != "true":
         problems.append("the gateway does not require API keys (FPG_REQUIRE_API_KEYS)")
-    sources = set()
+    for variable in ("FPG_AUDIT_DATABASE_URL", "FPG_AUDIT_CHECKPOINT_KEY"):
+        sources = set()
+        for image in ("fpg-gateway", "fpg-worker"):
+            entries = workload_running(docs, image).pod["containers"][0].get("env", [])
+            entry = next((e for e in entries if e["name"] == variable), None)
+            reference = (entry or {}).get("valueFrom", {}).get("secretKeyRef")
+            if reference is None:
+                problems.append(f"{image}: {variable} does not come from a Secret")
+            else:
+                sources.add((reference["name"], reference["key"]))
+        if len(sources) > 1:
+            problems.append(f"gateway and worker read {variable} from different Secrets")
+    return problems
+
+
+def checkpoint_volume_violations(docs: list[Doc]) -> list[str]:
+    """Gateway and workers write the audit checkpoints to one shared claim, none to a pod's own
+    disk, and nothing else mounts it (PostgreSQL's administrators have no way in)."""
+    problems = []
+    claims = set()
     for image in ("fpg-gateway", "fpg-worker"):
-        entries = workload_running(docs, image).pod["containers"][0].get("env", [])
-        entry = next((e for e in entries if e["name"] == "FPG_AUDIT_DATABASE_URL"), None)
-        reference = (entry or {}).get("valueFrom", {}).get("secretKeyRef")
-        if reference is None:
-            problems.append(f"{image}: FPG_AUDIT_DATABASE_URL does not come from a Secret")
-        else:
-            sources.add((reference["name"], reference["key"]))
-    if len(sources) > 1:
-        problems.append(f"gateway and worker read different audit databases: {sorted(sources)}")
+        pod = workload_running(docs, image).pod
+        directory = fpg_env(docs, image).get("FPG_AUDIT_CHECKPOINT_DIR")
+        mount = next(
+            (
+                m
+                for m in pod["containers"][0].get("volumeMounts", [])
+                if m["mountPath"] == directory
+            ),
+            None,
+        )
+        volume = next(
+            (v for v in pod.get("volumes", []) if mount and v["name"] == mount["name"]), {}
+        )
+        claim = volume.get("persistentVolumeClaim", {}).get("claimName")
+        if claim is None:
+            problems.append(f"{image}: FPG_AUDIT_CHECKPOINT_DIR is not on a PersistentVolumeClaim")
+        claims.add(claim)
+    if len(claims) > 1:
+        problems.append(f"gateway and worker keep checkpoints apart: {sorted(map(str, claims))}")
+    postgres = workload_running(docs, "postgres").pod
+    for volume in postgres.get("volumes", []):
+        if volume.get("persistentVolumeClaim", {}).get("claimName") in claims:
+            problems.append("PostgreSQL mounts the checkpoint volume")
     return problems
 
 
@@ -354,6 +388,7 @@ CHECKS: dict[str, Check] = {
     "default deny": default_deny_violations,
     "network paths": network_violations,
     "access control": access_control_violations,
+    "checkpoint volume": checkpoint_volume_violations,
 }
 
 
@@ -551,6 +586,14 @@ BREAKS: dict[str, tuple[str, Callable[[list[Doc]], object]]] = {
     "database url in plain text": (
         "access control",
         lambda d: _set_env(d, "fpg-worker", "FPG_AUDIT_DATABASE_URL", "sqlite:///x.db"),
+    ),
+    "checkpoint key in plain text": (
+        "access control",
+        lambda d: _set_env(d, "fpg-gateway", "FPG_AUDIT_CHECKPOINT_KEY", "k" * 64),
+    ),
+    "checkpoints on the pod's disk": (
+        "checkpoint volume",
+        lambda d: _set_env(d, "fpg-worker", "FPG_AUDIT_CHECKPOINT_DIR", "/tmp/checkpoints"),
     ),
 }
 
