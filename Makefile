@@ -18,8 +18,9 @@ $(UV):
 # Debian packages, each installed by the targets that need it (as root; otherwise named), so
 # `make run` gets no browser or load generator. The package is named after its command.
 # Tests: a private Redis (redis-server), Chromium for the browser tests (Playwright drives the
-# system one; its own download needs the internet) and nginx to check the compose proxy config.
-TEST_PACKAGES := redis-server chromium nginx
+# system one; its own download needs the internet), nginx to check the compose proxy config and
+# hey for the short load test.
+TEST_PACKAGES := redis-server chromium nginx hey
 # Benchmarks: a private Redis for the service stack, and hey, the load generator of bench-load.
 BENCH_PACKAGES := redis-server
 LOAD_BENCH_PACKAGES := redis-server hey

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 APT_LOOP = re.compile(r"for p in ([^;]*); do command -v")
-TEST_TOOLS = {"redis-server", "chromium", "nginx"}
+TEST_TOOLS = {"redis-server", "chromium", "nginx", "hey"}
 
 
 def dry_run(target: str) -> list[str]:

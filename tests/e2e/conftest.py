@@ -1,7 +1,7 @@
 """Browser fixtures: the system Chromium driven by Playwright against the real running stack.
 
 Playwright's own browser download needs the internet; the Debian ``chromium`` package works
-offline (``make install`` installs it). Without it, these tests are skipped, saying so."""
+offline (``make test`` installs it). Without it, these tests are skipped, saying so."""
 
 import re
 from collections.abc import Iterator

@@ -11,9 +11,7 @@ LOAD_BENCH = Path(__file__).resolve().parents[2] / "bench" / "load_bench.py"
 REQUESTS = 60
 
 
-@pytest.mark.skipif(
-    shutil.which("hey") is None, reason="hey is not installed (make install adds it)"
-)
+@pytest.mark.skipif(shutil.which("hey") is None, reason="hey is not installed (make test adds it)")
 def test_short_load_run_answers_every_request(tmp_path):
     report = tmp_path / "reliability.md"
     command = [sys.executable, str(LOAD_BENCH), "--requests", str(REQUESTS), "--out", str(report)]
