@@ -73,7 +73,8 @@ def list_audit_records(
 
 @router.get(
     "/verify",
-    summary="Walk the hash chain: ok, or the first record that was changed, removed or inserted",
+    summary="Check the hash chain and its signed checkpoints: ok, or every finding "
+    "(a record changed, removed or inserted, a cut tail, a re-hashed chain, a missing checkpoint)",
     responses=error_responses(503),
 )
 async def verify_audit_trail(services: ServicesDep, _caller: AuditorDep) -> ChainReport:
