@@ -17,7 +17,14 @@ from PIL import Image
 
 from fpg_api.localstack import start_private_redis, stop_all
 
-from ..conftest import private_redis, running_stack, wait_for_batch, wait_for_job, zip_of
+from ..conftest import (
+    Stack,
+    private_redis,
+    running_stack,
+    wait_for_batch,
+    wait_for_job,
+    zip_of,
+)
 
 
 @pytest.fixture
@@ -132,3 +139,39 @@ def test_worker_sigterm_finishes_current_task(own_redis):
         assert stack.worker.wait(timeout=60) == 0
         assert wait_for_job(client, job_id, timeout=5)["status"] == "done"
         assert httpx.get(f"{stack.url}/v1/jobs/{job_id}/result").status_code == 200
+
+
+def _job_record(stack: Stack, job_id: str) -> dict[str, object]:
+    raw = stack.redis.get(f"fpg:job:{job_id}")
+    return dict(json.loads(raw)) if raw else {}
+
+
+def test_a_job_that_kills_its_worker_three_times_is_failed_not_run_again(own_redis):
+    with running_stack(own_redis, worker_processes=1) as stack, stack.client() as client:
+        job_id = client.post(
+            "/v1/images",
+            files={"file": ("poison.jpg", _large_noisy_jpeg())},
+            data={"denoise": "true"},
+        ).json()["id"]
+        for attempt in (1, 2, 3):
+            deadline = time.monotonic() + 60
+            while not (
+                _job_record(stack, job_id).get("attempts") == attempt
+                and _job_record(stack, job_id).get("status") == "running"
+            ):
+                assert time.monotonic() < deadline, f"attempt {attempt} never started"
+                time.sleep(0.01)
+            for child in _children(stack.worker.pid):
+                os.kill(child, signal.SIGKILL)
+
+        job = wait_for_job(client, job_id, timeout=60)
+        assert job["status"] == "failed"
+        assert "worker process died 3 times" in str(job["error"])
+        assert client.get(f"/v1/jobs/{job_id}/result").json()["code"] == "job_failed"
+        assert not stack.redis.exists(f"fpg:blob:{job_id}:input")  # the original is gone too
+        records = client.get("/v1/audit", params={"job_id": job_id}).json()["records"]
+        (image,) = [record for record in records if record["event"] == "image"]
+        assert (image["outcome"], image["reason"]) == ("failed", job["error"])
+        time.sleep(2)  # and it is not delivered again
+        assert _job_record(stack, job_id)["attempts"] == 4
+        assert stack.redis.llen("celery") == 0

@@ -118,6 +118,30 @@ def test_run_of_expired_original_fails(runner, astronaut_jpeg):
     assert "expired" in (job.error or "")
 
 
+def test_a_job_whose_worker_died_on_every_start_is_failed_without_processing(
+    audited, astronaut_jpeg, monkeypatch
+):
+    # Each earlier start counted, then its process killed before it finished.
+    job_id = _queued(audited, astronaut_jpeg)
+    for _start in range(audited.max_attempts):
+        audited.records.count_attempt(job_id)
+
+    def not_again(*_args: object) -> None:
+        pytest.fail("a job that killed every worker it ran on must not be processed again")
+
+    monkeypatch.setattr(audited.anonymizer, "process", not_again)
+    job = audited.run(job_id)
+    assert job is not None
+    assert (job.status, job.attempts) == (JobStatus.FAILED, audited.max_attempts + 1)
+    assert f"died {audited.max_attempts} times" in (job.error or "")
+    assert audited.blobs.get(input_key(job_id)) is None
+    assert audited.audit is not None
+    image, deleted = audited.audit.records()
+    assert (image.outcome, image.reason) == ("failed", job.error)
+    assert image.input_sha256 == hashlib.sha256(astronaut_jpeg).hexdigest()
+    assert deleted.event == "original_deleted"
+
+
 def test_records_expire_with_their_retention(redis_url):
     records = RecordStore(redis.Redis.from_url(redis_url), "expiry", retention_seconds=1)
     job = JobRecord(id="e" * 32, params=AnonymizeParams(), filename="x")

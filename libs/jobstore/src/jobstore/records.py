@@ -82,6 +82,16 @@ redis.call('EXPIRE', KEYS[2], ARGV[2])
 return 1
 """
 
+# KEYS: the job record, its attempt counter. Counts one more start of the job and returns the
+# count, the counter expiring with the record; 0, with nothing written, when the record is gone.
+_COUNT_ATTEMPT = """
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl == -2 then return 0 end
+local attempts = redis.call('INCR', KEYS[2])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+return attempts
+"""
+
 
 class RecordStore:
     def __init__(self, client: redis.Redis, prefix: str, retention_seconds: int) -> None:
@@ -89,6 +99,7 @@ class RecordStore:
         self._prefix = prefix
         self.retention_seconds = retention_seconds
         self._finish_script = client.register_script(_FINISH_JOB)
+        self._count_attempt_script = client.register_script(_COUNT_ATTEMPT)
 
     def job_key(self, job_id: str) -> str:
         return f"{self._prefix}:job:{job_id}"
@@ -117,12 +128,27 @@ class RecordStore:
         return bool(stored)
 
     def delete_jobs(self, *job_ids: str) -> None:
-        keys = [key for job_id in job_ids for key in (self.job_key(job_id), self._done_key(job_id))]
+        keys = [
+            key
+            for job_id in job_ids
+            for key in (self.job_key(job_id), self._done_key(job_id), self._attempts_key(job_id))
+        ]
         if keys:
             self._client.delete(*keys)
 
     def _done_key(self, job_id: str) -> str:
         return f"{self._prefix}:done:{job_id}"
+
+    def _attempts_key(self, job_id: str) -> str:
+        return f"{self._prefix}:attempts:{job_id}"
+
+    def count_attempt(self, job_id: str) -> int:
+        """One more start of the job, counted in Redis before any work, so a worker killed while
+        processing cannot lose the count; the number of starts including this one, or 0 when
+        the job was deleted or expired."""
+        return int(
+            self._count_attempt_script(keys=[self.job_key(job_id), self._attempts_key(job_id)])
+        )
 
     def finish_job(self, job: JobRecord, content_key: str | None = None) -> bool:
         """Store a job's final state, in one atomic step and one round trip, only if its record

@@ -43,6 +43,7 @@ def build_runner(worker_settings: WorkerSettings) -> JobRunner:
         anonymizer=anonymizer,
         time_limit_errors=(SoftTimeLimitExceeded,),
         audit=AuditStore.from_settings(worker_settings),
+        max_attempts=worker_settings.max_job_attempts,
     )
 
 

@@ -26,6 +26,10 @@ class JobRunner:
     time_limit_errors: tuple[type[BaseException], ...] = ()
     # The audit trail; a runner without one (library use, some tests) records nothing.
     audit: AuditStore | None = None
+    # Starts a job gets. A start that never finishes means its worker process died on it (killed,
+    # out of memory, a crash in native code) and the queue delivered it again; a job that took
+    # down this many processes is failed rather than handed to yet another.
+    max_attempts: int = 3
 
     def run(self, job_id: str) -> JobRecord | None:
         """Anonymize one stored upload. Fail closed: a result is stored only when complete, and
@@ -37,7 +41,16 @@ class JobRunner:
             return None
         if job.status in FINISHED:
             return job  # a redelivered task: the first run already answered
-        job.status, job.started_at, job.attempts = JobStatus.RUNNING, time.time(), job.attempts + 1
+        job.attempts = self.records.count_attempt(job_id)
+        if job.attempts == 0:
+            return None  # deleted meanwhile
+        job.status, job.started_at = JobStatus.RUNNING, time.time()
+        if job.attempts > self.max_attempts:
+            reason = (
+                f"its worker process died {self.max_attempts} times while processing it "
+                "(killed, out of memory or crashed); it is not tried again"
+            )
+            return self._fail(job, reason, self.blobs.get(input_key(job_id)))
         job.detectors = {
             detector.name: detector.model_sha256
             for detector in self.anonymizer.finder.detectors_for(job.params.profile)

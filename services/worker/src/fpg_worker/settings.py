@@ -11,3 +11,9 @@ class WorkerSettings(StoreSettings, AuditSettings):
         description="Threads per worker process, for detection and OpenCV's image operations; "
         "with one process per core, 1 uses every core.",
     )
+    max_job_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Times a job may start; one whose worker process died this many times while "
+        "processing it is marked failed instead of being delivered again.",
+    )
