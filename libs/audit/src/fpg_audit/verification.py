@@ -121,7 +121,7 @@ class CheckpointCheck:
         anchors = {0: GENESIS_HASH, **pruned}
         if first_seq - 1 in anchors:
             return anchors[first_seq - 1], None
-        covered = max(seq for seq in anchors if seq < first_seq)
+        covered = max((seq for seq in anchors if seq < first_seq), default=0)
         return GENESIS_HASH, Finding(
             kind="truncated",
             seq=first_seq,
