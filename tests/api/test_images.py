@@ -1,4 +1,5 @@
 import io
+from collections.abc import Iterator
 
 import numpy as np
 from PIL import Image
@@ -121,6 +122,32 @@ def test_post_oversize_upload_is_refused(client):
     answer = client.post(
         "/v1/images", files={"file": ("huge.jpg", b"\xff\xd8\xff" + b"\x00" * MAX_IMAGE_BYTES * 2)}
     )
+    assert answer.status_code == 413
+    assert answer.json()["code"] == "payload_too_large"
+
+
+def test_chunked_oversize_upload_is_refused_with_the_same_code(client):
+    """No Content-Length to judge by: the body is counted as it streams in, and refused with
+    the code a declared oversize upload gets."""
+    boundary = "fpg-test-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="huge.jpg"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n"
+    ).encode()
+    chunk = b"\x00" * (64 * 1024)
+
+    def chunked_body() -> Iterator[bytes]:
+        yield head + b"\xff\xd8\xff"
+        for _ in range(2 * MAX_IMAGE_BYTES // len(chunk)):
+            yield chunk
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    answer = client.post(
+        "/v1/images",
+        content=chunked_body(),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert "content-length" not in answer.request.headers
     assert answer.status_code == 413
     assert answer.json()["code"] == "payload_too_large"
 

@@ -2,8 +2,9 @@
 
 from collections.abc import Callable
 
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fpg_api.errors import ApiError, error_answer
 
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around the file itself
 
@@ -20,7 +21,7 @@ class BodyLimitMiddleware:
         limit = self.limit_for_path(scope["path"]) + MULTIPART_OVERHEAD
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _refuse(send, limit)
+            await error_answer(_too_large(limit))(scope, receive, send)
             return
         received = 0
 
@@ -29,23 +30,18 @@ class BodyLimitMiddleware:
             message = await receive()
             received += len(message.get("body", b""))
             if received > limit:
-                raise HTTPException(413, _too_large(limit))
+                raise _too_large(limit)  # answered by the app's ApiError handler
             return message
 
         await self.app(scope, counting_receive, send)
 
 
-def _too_large(limit: int) -> str:
-    return f"upload larger than the limit of {limit - MULTIPART_OVERHEAD} bytes"
-
-
-async def _refuse(send: Send, limit: int) -> None:
-    body = b'{"code":"payload_too_large","message":"' + _too_large(limit).encode() + b'"}'
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
-        }
+def _too_large(limit: int) -> ApiError:
+    """The same answer whether the size was declared (Content-Length) or counted (chunked);
+    the connection is closed rather than the rest of an oversize body read."""
+    return ApiError(
+        413,
+        "payload_too_large",
+        f"upload larger than the limit of {limit - MULTIPART_OVERHEAD} bytes",
+        headers={"Connection": "close"},
     )
-    await send({"type": "http.response.body", "body": body})

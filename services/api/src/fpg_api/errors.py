@@ -1,5 +1,6 @@
 """One error body everywhere: handlers turn every failure into an ``ErrorResponse``."""
 
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -14,7 +15,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fpg_api.schemas import ErrorResponse
 
 
-class ApiError(Exception):
+class ApiError(StarletteHTTPException):
+    """An error answer with its code. An ``HTTPException`` so that one raised while FastAPI
+    parses a body (the upload limit, counted as the body streams in) reaches its handler as it
+    is, instead of becoming FastAPI's 400 "error parsing the body"."""
+
     def __init__(
         self,
         status: int,
@@ -23,9 +28,8 @@ class ApiError(Exception):
         headers: dict[str, str] | None = None,
         details: list[dict[str, Any]] | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(status, message, headers)
         self.status, self.code, self.message = status, code, message
-        self.headers = headers
         self.details = details
 
 
@@ -38,27 +42,36 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def _answer(
-    status: int, body: ErrorResponse, headers: dict[str, str] | None = None
+    status: int, body: ErrorResponse, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
+
+
+def error_answer(error: ApiError) -> JSONResponse:
+    return _answer(
+        error.status,
+        ErrorResponse(code=error.code, message=error.message, details=error.details),
+        headers=error.headers,
+    )
+
+
+def framework_error_code(status: int) -> str:
+    """The code of an error FastAPI or Starlette raise themselves (an unknown path, a method
+    the path does not take, a body that cannot be parsed): their status phrase, snake-cased."""
+    return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
-        return _answer(
-            error.status,
-            ErrorResponse(code=error.code, message=error.message, details=error.details),
-            headers=error.headers,
-        )
+        return error_answer(error)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
-        code = HTTPStatus(error.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
         return _answer(
             error.status_code,
-            ErrorResponse(code=code, message=str(error.detail)),
-            headers=dict(error.headers) if error.headers else None,
+            ErrorResponse(code=framework_error_code(error.status_code), message=str(error.detail)),
+            headers=error.headers,
         )
 
     @app.exception_handler(RequestValidationError)

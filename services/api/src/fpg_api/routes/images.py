@@ -54,12 +54,9 @@ async def create_image_job(
     except ImageTooLargeError as error:
         raise ApiError(413, "image_too_large", str(error)) from error
     except UnsupportedImageError as error:
-        status, code = (
-            (415, "unsupported_media_type")
-            if imageio.sniff_format(data) is None
-            else (422, "unreadable_image")
-        )
-        raise ApiError(status, code, str(error)) from error
+        if imageio.sniff_format(data) is None:
+            raise ApiError(415, "unsupported_media_type", str(error)) from error
+        raise ApiError(422, "unreadable_image", str(error)) from error
     job = await run_in_threadpool(
         submit_job, services, data, upload.file.filename or "image", params, None, caller
     )
