@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from blurcore.image_memory import memory_budget
 from fpg_api.settings import GatewaySettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,6 +33,18 @@ Doc = dict[str, Any]
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 # Read by the image's CMD (deploy/docker/Dockerfile), not by a pydantic settings class.
 IMAGE_ONLY_ENV = {"FPG_WORKER_CONCURRENCY"}
+
+
+# A worker's memory as measured (docs/reliability.md, "Memory per image"): the Celery parent and
+# the probe's process, then per process the models and the detectors' arena once warm, and the
+# image budget with the tenth above it that the measured peaks took.
+WORKER_PARENT_AND_PROBE_BYTES = 250 * 2**20
+WORKER_PROCESS_WARM_BYTES = 1100 * 2**20
+
+
+def worker_memory_needed(concurrency: int, max_pixels: int) -> int:
+    per_process = WORKER_PROCESS_WARM_BYTES + memory_budget(max_pixels) * 11 // 10
+    return WORKER_PARENT_AND_PROBE_BYTES + concurrency * per_process
 
 
 def kubectl() -> str | None:

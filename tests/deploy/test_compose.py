@@ -28,6 +28,7 @@ from .manifests import (
     option,
     project_version,
     size_bytes,
+    worker_memory_needed,
 )
 
 COMPOSE = DEPLOY / "compose" / "compose.yaml"
@@ -76,6 +77,9 @@ def scaling_violations(compose: Doc) -> list[str]:
     cpus = float(worker["deploy"]["resources"]["limits"]["cpus"])
     if not 1 <= concurrency <= cpus:
         problems.append(f"worker concurrency {concurrency} does not fit {cpus} CPUs")
+    needed = worker_memory_needed(concurrency, int(worker["environment"]["FPG_MAX_PIXELS"]))
+    if size_bytes(worker["deploy"]["resources"]["limits"]["memory"]) < needed:
+        problems.append(f"worker memory limit below its processes' peak ({needed:,} bytes)")
     hard = int(worker["environment"]["FPG_TASK_HARD_TIME_LIMIT"])
     grace = duration_seconds(worker.get("stop_grace_period", "10s"))
     if grace < max(hard, int(str(StoreSettings.model_fields["task_hard_time_limit"].default))):
@@ -282,6 +286,10 @@ BREAKS: dict[str, tuple[str, Callable[[Doc], object]]] = {
     ),
     "worker name": ("scaling", lambda c: c["services"]["worker"].update(container_name="w")),
     "short grace": ("scaling", lambda c: c["services"]["worker"].update(stop_grace_period="10s")),
+    "pixel limit beyond the worker's memory": (
+        "scaling",
+        lambda c: c["services"]["worker"]["environment"].update(FPG_MAX_PIXELS="200000000"),
+    ),
     "typo": ("settings", lambda c: c["services"]["worker"]["environment"].update(FPG_RETENTION=1)),
     "redis persists": ("redis", lambda c: c["services"]["redis"]["command"].remove("--save")),
     "worker online": ("network", lambda c: c["networks"]["backend"].pop("internal")),

@@ -42,6 +42,7 @@ from .manifests import (
     resource_violations,
     security_violations,
     size_bytes,
+    worker_memory_needed,
     workload_running,
 )
 
@@ -249,6 +250,10 @@ def capacity_violations(docs: list[Doc]) -> list[str]:
     concurrency = int(container_env(worker, docs).get("FPG_WORKER_CONCURRENCY") or 0)
     if not 1 <= concurrency <= cpu_cores(worker["resources"]["limits"]["cpu"]):
         problems.append(f"worker concurrency {concurrency} does not fit its CPU limit")
+    max_pixels = int(container_env(worker, docs).get("FPG_MAX_PIXELS") or 0)
+    needed = worker_memory_needed(concurrency, max_pixels)
+    if memory_bytes(worker["resources"]["limits"]["memory"]) < needed:
+        problems.append(f"worker memory limit below its processes' peak ({needed:,} bytes)")
     batch = int(fpg_env(docs, "fpg-gateway").get("FPG_MAX_BATCH_BYTES") or 0)
     if batch < int(str(default(GatewaySettings, "max_batch_bytes"))):
         problems.append("FPG_MAX_BATCH_BYTES below the code's default")
@@ -556,6 +561,10 @@ BREAKS: dict[str, tuple[str, Callable[[list[Doc]], object]]] = {
     "too many worker processes": (
         "capacity",
         lambda d: _set_env(d, "fpg-worker", "FPG_WORKER_CONCURRENCY", "16"),
+    ),
+    "pixel limit beyond the worker's memory": (
+        "capacity",
+        lambda d: _set_env(d, "fpg-worker", "FPG_MAX_PIXELS", "200000000"),
     ),
     "small ingress body": (
         "capacity",
