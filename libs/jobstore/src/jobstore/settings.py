@@ -24,7 +24,9 @@ class StoreSettings(BaseSettings):
     max_pixels: int = Field(
         default=DEFAULT_MAX_PIXELS,
         ge=1_000_000,
-        description="Images declaring more pixels are refused before decoding (bomb guard).",
+        description="Images declaring more pixels are refused before decoding (bomb guard), and "
+        "so are images whose decoded pixels take more memory than 8-bit RGBA at this many pixels "
+        "(blurcore.image_memory): this sizes a worker process's memory.",
     )
     task_soft_time_limit: int = Field(
         default=120, ge=1, description="Seconds before a task is told to stop."
