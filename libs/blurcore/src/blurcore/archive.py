@@ -115,7 +115,7 @@ def archive_entries(
     its CRC, so an entry lying about its size fails instead of inflating without limit. The
     bytes inflated, counted as they come, bound them all: past ``max_inflated_bytes`` together,
     ArchiveTooLargeError. Names in ``reserved_names`` (the caller's own files, beside the entries
-    in its output) are refused like names already taken; names of control characters are
+    in its output) are refused like names already taken; names with control characters are
     reported with those characters escaped, so no NUL reaches a report or a database.
     """
     taken = {_collision_key(name): name for name in reserved_names}
