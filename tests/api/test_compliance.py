@@ -113,6 +113,7 @@ PROTECTED = [
     ("DELETE", f"/v1/batches/{ZERO_ID}"),
     ("GET", "/v1/audit"),
     ("GET", "/v1/audit/verify"),
+    ("GET", "/v1/status"),
 ]
 
 

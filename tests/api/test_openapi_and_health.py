@@ -25,6 +25,7 @@ def test_openapi_document_validates_with_clean_operation_ids(client):
         "health-alive",
         "health-ready",
         "health-metrics",
+        "status-service_status",
     } == operation_ids
 
 
@@ -44,6 +45,18 @@ def test_openapi_upload_is_multipart_with_typed_parameters(client):
     assert list(body) == ["multipart/form-data"]
     upload = document["components"]["schemas"]["ImageUpload"]["properties"]
     assert {"file", "mode", "padding", "profile"} <= set(upload)
+
+
+def test_openapi_documents_the_status_schema(client):
+    document = client.get("/openapi.json").json()
+    answer = document["paths"]["/v1/status"]["get"]["responses"]["200"]["content"]
+    assert answer["application/json"]["schema"] == {"$ref": "#/components/schemas/ServiceStatus"}
+    assert set(document["components"]["schemas"]["ServiceStatus"]["required"]) == {
+        "workers_alive",
+        "queue_depth",
+        "oldest_heartbeat_age_seconds",
+        "newest_heartbeat_age_seconds",
+    }
 
 
 def test_health_and_readiness(client):

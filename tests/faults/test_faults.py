@@ -7,8 +7,9 @@ import os
 import signal
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -175,3 +176,53 @@ def test_a_job_that_kills_its_worker_three_times_is_failed_not_run_again(own_red
         time.sleep(2)  # and it is not delivered again
         assert _job_record(stack, job_id)["attempts"] == 4
         assert stack.redis.llen("celery") == 0
+
+
+def _status_when(
+    client: httpx.Client, wanted: Callable[[dict[str, Any]], bool], timeout: float
+) -> dict[str, Any]:
+    """The first /v1/status answer that is ``wanted``, or the last one after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = client.get("/v1/status")
+        assert answer.status_code == 200, answer.text
+        status = dict(answer.json())
+        if wanted(status) or time.monotonic() > deadline:
+            return status
+        time.sleep(0.1)
+
+
+def test_a_frozen_worker_shows_as_not_alive_once_its_heartbeat_expires(own_redis):
+    ttl = 2
+    with (
+        running_stack(
+            own_redis, worker_processes=1, FPG_WORKER_HEARTBEAT_TTL_SECONDS=str(ttl)
+        ) as stack,
+        stack.client() as client,
+    ):
+        alive = _status_when(client, lambda status: status["workers_alive"] == 1, timeout=60)
+        assert alive["workers_alive"] == 1
+        assert 0 <= alive["oldest_heartbeat_age_seconds"] < ttl
+        assert alive["queue_depth"] == 0
+        assert "fpg_workers_alive 1.0" in client.get("/metrics").text
+
+        stack.worker.send_signal(signal.SIGSTOP)  # frozen: consumes nothing, answers nothing
+        try:
+            frozen_at = time.monotonic()
+            frozen = _status_when(client, lambda status: status["workers_alive"] == 0, ttl + 5)
+            noticed_after = time.monotonic() - frozen_at
+            assert frozen == {
+                "workers_alive": 0,
+                "queue_depth": 0,
+                "oldest_heartbeat_age_seconds": None,
+                "newest_heartbeat_age_seconds": None,
+            }
+            assert noticed_after <= ttl + 1
+            metrics = client.get("/metrics").text
+            assert "fpg_workers_alive 0.0" in metrics
+            assert "fpg_worker_heartbeat_age_seconds" not in metrics
+            assert client.get("/readyz").status_code == 200  # the gateway itself is still ready
+        finally:
+            stack.worker.send_signal(signal.SIGCONT)
+        thawed = _status_when(client, lambda status: status["workers_alive"] == 1, ttl + 5)
+        assert thawed["workers_alive"] == 1

@@ -16,6 +16,7 @@ and production users such as paperless-ngx and Airflow set them:
   subscription nothing ever reads (celery/celery#3808, #4707).
 """
 
+import redis
 from celery import Celery
 
 from jobstore.settings import StoreSettings
@@ -45,3 +46,8 @@ def make_celery(settings: StoreSettings) -> Celery:
         task_track_started=False,
     )
     return app
+
+
+def queue_depth(client: redis.Redis) -> int:
+    """Tasks waiting for a worker (running ones are no longer in the list)."""
+    return int(client.llen(QUEUE))

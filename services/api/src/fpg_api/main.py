@@ -18,7 +18,7 @@ from fpg_api.body_limit import BodyLimitMiddleware
 from fpg_api.deps import Services
 from fpg_api.errors import install_error_handlers
 from fpg_api.metrics import GatewayMetrics, RequestMetricsMiddleware
-from fpg_api.routes import audit, batches, health, images, jobs, web
+from fpg_api.routes import audit, batches, health, images, jobs, status, web
 from fpg_api.settings import GatewaySettings
 from fpg_audit import AuditStore
 from fpg_audit.chain import utc_now
@@ -135,7 +135,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
 
-    for module in (images, jobs, batches, audit, health, web):
+    for module in (images, jobs, batches, audit, health, status, web):
         app.include_router(module.router)
     app.openapi = _with_one_error_schema(app, settings.require_api_keys)  # type: ignore[method-assign]
     app.add_middleware(

@@ -1,5 +1,6 @@
-"""Prometheus metrics: the gateway's own requests, plus queue depth and job figures from Redis,
-which every worker of the deployment writes to (so one scrape of any gateway sees them all)."""
+"""Prometheus metrics: the gateway's own requests, plus queue depth, job figures and worker
+heartbeats from Redis, which every worker of the deployment writes to (so one scrape of any
+gateway sees them all)."""
 
 import time
 from collections.abc import Iterator
@@ -10,22 +11,34 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobstore.celery_wiring import QUEUE
+from jobstore.celery_wiring import queue_depth
+from jobstore.heartbeats import Heartbeats
 from jobstore.metrics import MetricsStore
 
 
 class _RedisCollector(Collector):
-    def __init__(self, client: redis.Redis, jobs: MetricsStore) -> None:
+    def __init__(self, client: redis.Redis, jobs: MetricsStore, workers: Heartbeats) -> None:
         self._client = client
         self._jobs = jobs
+        self._workers = workers
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
         try:
-            depth = self._client.llen(QUEUE)
+            depth = queue_depth(self._client)
             figures = self._jobs.read()
+            workers = self._workers.liveness()
         except redis.RedisError:
             return  # /metrics must answer while Redis is down; /readyz reports that
         yield GaugeMetricFamily("fpg_queue_depth", "Tasks waiting in the broker queue.", depth)
+        yield GaugeMetricFamily(
+            "fpg_workers_alive", "Workers whose heartbeat has not expired.", workers.alive
+        )
+        if workers.newest_age_seconds is not None:  # no live worker, no heartbeat to age
+            yield GaugeMetricFamily(
+                "fpg_worker_heartbeat_age_seconds",
+                "Seconds since the latest heartbeat of any worker.",
+                workers.newest_age_seconds,
+            )
         finished = CounterMetricFamily(
             "fpg_jobs_finished", "Images processed by the workers.", labels=["status"]
         )
@@ -56,7 +69,9 @@ class GatewayMetrics:
             ["method", "route"],
             registry=self.registry,
         )
-        self.registry.register(_RedisCollector(client, MetricsStore(client, prefix)))
+        self.registry.register(
+            _RedisCollector(client, MetricsStore(client, prefix), Heartbeats(client, prefix))
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

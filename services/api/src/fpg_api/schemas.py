@@ -107,6 +107,22 @@ class Readiness(BaseModel):
     broker: Literal["reachable"]
 
 
+class ServiceStatus(BaseModel):
+    """Whether uploads are being worked on (``/readyz`` is about the gateway alone)."""
+
+    workers_alive: int = Field(
+        description="Workers whose heartbeat has not expired (FPG_WORKER_HEARTBEAT_TTL_SECONDS)."
+    )
+    queue_depth: int = Field(description="Images waiting for a worker.")
+    oldest_heartbeat_age_seconds: float | None = Field(
+        description="Seconds since the live worker heard from longest ago last beat; "
+        "null when no worker is alive."
+    )
+    newest_heartbeat_age_seconds: float | None = Field(
+        description="Seconds since the latest heartbeat of any worker; null when none is alive."
+    )
+
+
 MAX_WAIT_SECONDS = 30
 WaitSeconds = Annotated[
     float,

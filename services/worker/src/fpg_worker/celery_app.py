@@ -12,16 +12,24 @@ from celery.signals import setup_logging, worker_process_init
 
 from blurcore import Anonymizer
 from fpg_audit import AuditStore
+from fpg_worker.heartbeat import heartbeat_step
 from fpg_worker.processing import JobRunner
 from fpg_worker.settings import WorkerSettings
 from jobstore.blobstore import RedisBlobStore
 from jobstore.celery_wiring import ANONYMIZE_TASK, make_celery
+from jobstore.heartbeats import Heartbeats
 from jobstore.logs import configure_json_logging
 from jobstore.metrics import MetricsStore
 from jobstore.records import RecordStore
 
 settings = WorkerSettings()
 app = make_celery(settings)
+app.steps["worker"].add(
+    heartbeat_step(
+        Heartbeats(redis.Redis.from_url(settings.redis_url, socket_timeout=5), settings.key_prefix),
+        settings.worker_heartbeat_ttl_seconds,
+    )
+)
 _runner: JobRunner | None = None
 
 

@@ -17,3 +17,9 @@ class WorkerSettings(StoreSettings, AuditSettings):
         description="Times a job may start; one whose worker process died this many times while "
         "processing it is marked failed instead of being delivered again.",
     )
+    worker_heartbeat_ttl_seconds: int = Field(
+        default=30,
+        ge=1,
+        description="A worker counts as alive this long after its latest heartbeat; it beats "
+        "three times as often.",
+    )
