@@ -142,6 +142,52 @@ def test_a_job_whose_worker_died_on_every_start_is_failed_without_processing(
     assert deleted.event == "original_deleted"
 
 
+class _Killed(BaseException):
+    """What a SIGKILL looks like from inside: the run stops there, no handler runs."""
+
+
+def test_a_worker_killed_just_before_marking_done_is_redone_on_redelivery(
+    runner, astronaut_jpeg, monkeypatch
+):
+    # Killed after storing the result but before the record says done: the redelivered task
+    # must finish the job, not fail it for want of an original already deleted.
+    job_id = _queued(runner, astronaut_jpeg, profile="fast")
+    finish_job = runner.records.finish_job
+
+    def killed(*_args: object) -> bool:
+        raise _Killed
+
+    monkeypatch.setattr(runner.records, "finish_job", killed)
+    with pytest.raises(_Killed):
+        runner.run(job_id)
+    monkeypatch.setattr(runner.records, "finish_job", finish_job)
+    job = runner.run(job_id)
+    assert job is not None
+    assert job.status is JobStatus.DONE, job.error
+    assert runner.blobs.get(result_key(job_id)) is not None
+    assert runner.blobs.get(input_key(job_id)) is None
+
+
+def test_a_redelivered_finished_job_leaves_no_original(runner, astronaut_jpeg, monkeypatch):
+    # Killed after the record says done but before the original was deleted.
+    job_id = _queued(runner, astronaut_jpeg, profile="fast")
+    delete = runner.blobs.delete
+
+    def killed_before_deleting_the_original(*keys: str) -> None:
+        if input_key(job_id) in keys:
+            raise _Killed
+        delete(*keys)
+
+    monkeypatch.setattr(runner.blobs, "delete", killed_before_deleting_the_original)
+    with pytest.raises(_Killed):
+        runner.run(job_id)
+    monkeypatch.setattr(runner.blobs, "delete", delete)
+    job = runner.run(job_id)
+    assert job is not None
+    assert job.status is JobStatus.DONE
+    assert runner.blobs.get(input_key(job_id)) is None
+
+
 def test_records_expire_with_their_retention(redis_url):
     records = RecordStore(redis.Redis.from_url(redis_url), "expiry", retention_seconds=1)
     job = JobRecord(id="e" * 32, params=AnonymizeParams(), filename="x")

@@ -34,13 +34,16 @@ class JobRunner:
     def run(self, job_id: str) -> JobRecord | None:
         """Anonymize one stored upload. Fail closed: a result is stored only when complete, and
         a job is marked done only after its result is stored and audited; the original is
-        deleted as soon as the result exists."""
+        deleted as soon as the job is marked done."""
         job = self.records.get_job(job_id)
         if job is None:
             log.info("job gone before it ran", extra={"job_id": job_id})
             return None
         if job.status in FINISHED:
-            return job  # a redelivered task: the first run already answered
+            # A redelivered task: the first run answered, and may have died before deleting the
+            # original (see below).
+            self.blobs.delete(input_key(job_id))
+            return job
         job.attempts = self.records.count_attempt(job_id)
         if job.attempts == 0:
             return None  # deleted meanwhile
@@ -72,7 +75,6 @@ class JobRunner:
         retention = self.records.retention_seconds
         self.blobs.put(result_key(job_id), result.data, retention)
         job.result_expires_at = time.time() + retention
-        self.blobs.delete(input_key(job_id))
         job.status, job.finished_at = JobStatus.DONE, time.time()
         job.content_type = result.format.mime_type
         job.faces, job.regions = result.faces, to_xywh(result.regions)
@@ -83,7 +85,14 @@ class JobRunner:
             self.blobs.delete(result_key(job_id))
             self._fail(job, "the audit trail could not be written; the result was discarded", data)
             raise
-        if not self.records.finish_job(job, cache_key_of_digest(result.input_sha256, job.params)):
+        finished = self.records.finish_job(
+            job, cache_key_of_digest(result.input_sha256, job.params)
+        )
+        # The original goes once the record says done, not before: a worker killed in between
+        # leaves a job its redelivery can still finish (or, once done, just delete it), never one
+        # failed for want of an original whose result was already made.
+        self.blobs.delete(input_key(job_id))
+        if not finished:
             self.blobs.delete(result_key(job_id))  # deleted meanwhile: keep nothing
             self._audit(audit_events.result_deleted(job))
             return None
