@@ -76,13 +76,12 @@ def test_builds_install_the_locked_packages_without_dev_tools():
     assert len(runtime_copies) == len(TARGETS)
 
 
-def test_gateway_command_serves_the_app_factory_on_8080():
+def test_gateway_command_serves_the_guarded_gateway_on_8080():
     command = json_form(STAGES["gateway"].last("CMD") or "")
-    expected = "uvicorn --factory fpg_api.main:create_app --host 0.0.0.0 --port 8080"
-    assert " ".join(command).startswith(expected)
-    from fpg_api.main import create_app
-
-    assert callable(create_app)
+    assert " ".join(command).startswith("fpg-gateway --host 0.0.0.0 --port 8080")
+    pyproject = tomllib.loads((REPO / "services/api/pyproject.toml").read_text())
+    scripts = pyproject["project"]["scripts"]
+    assert scripts["fpg-gateway"] == "fpg_api.serve:main"
     assert STAGES["gateway"].last("EXPOSE") == "8080"
     healthcheck = " ".join(json_form(STAGES["gateway"].last("HEALTHCHECK") or ""))
     assert "127.0.0.1:8080/healthz" in healthcheck

@@ -8,9 +8,8 @@ import redis
 from celery import Celery
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
-from fpg_api.errors import ApiError
+from fpg_api.auth import authorized_key
 from fpg_api.metrics import GatewayMetrics
 from fpg_api.settings import GatewaySettings
 from fpg_audit import ApiKey, AuditStore, Role
@@ -71,28 +70,8 @@ def _caller_with(role: Role) -> Callable[..., Awaitable[Caller]]:
     ) -> Caller:
         secret = header_key or (bearer.credentials if bearer else None)
         address = request.client.host if request.client else None
-        if not secret:
-            if services.settings.require_api_keys:
-                raise ApiError(
-                    401,
-                    "unauthorized",
-                    "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key'",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-            return Caller(None, address)
-        # Only a key needs the database, and only then a worker thread.
-        key = await run_in_threadpool(services.audit.authenticate, secret)
-        if key is None:
-            raise ApiError(
-                401,
-                "unauthorized",
-                "the API key is unknown or revoked",
-                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-            )
-        if key.role is not role:
-            raise ApiError(
-                403, "forbidden", f"a {key.role.value} key cannot do this; it needs a {role} key"
-            )
+        settings = services.settings
+        key = await authorized_key(services.audit, secret, role, settings.require_api_keys)
         return Caller(key, address)
 
     return caller

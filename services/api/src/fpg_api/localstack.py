@@ -81,7 +81,7 @@ def start_worker(
 def start_gateway(
     redis_url: str, host: str, port: int, extra_env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "uvicorn", "--factory", "fpg_api.main:create_app"]
+    command = [sys.executable, "-m", "fpg_api.serve"]
     command += ["--host", host, "--port", str(port), "--no-access-log"]
     env = {**os.environ, "FPG_REDIS_URL": redis_url, **(extra_env or {})}
     process = subprocess.Popen(command, env=env)

@@ -17,6 +17,7 @@ from starlette.formparsers import MultiPartParser
 from fpg_api.body_limit import BodyLimitMiddleware
 from fpg_api.deps import Services
 from fpg_api.errors import install_error_handlers
+from fpg_api.intake import IntakeMiddleware
 from fpg_api.metrics import GatewayMetrics, RequestMetricsMiddleware
 from fpg_api.routes import audit, batches, health, images, jobs, status, web
 from fpg_api.settings import GatewaySettings
@@ -138,11 +139,17 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     for module in (images, jobs, batches, audit, health, status, web):
         app.include_router(module.router)
     app.openapi = _with_one_error_schema(app, settings.require_api_keys)  # type: ignore[method-assign]
-    app.add_middleware(
-        BodyLimitMiddleware,
-        limit_for_path=lambda path: (
+
+    def upload_limit(path: str) -> int:
+        return (
             settings.max_batch_bytes if path.startswith("/v1/batches") else settings.max_image_bytes
-        ),
+        )
+
+    # The last added runs first: the key and room for the upload, then the size declared, all
+    # decided from the headers before the route reads a byte of the body.
+    app.add_middleware(BodyLimitMiddleware, limit_for_path=upload_limit)
+    app.add_middleware(
+        IntakeMiddleware, settings=settings, audit=services.audit, size_limit_for_path=upload_limit
     )
     app.add_middleware(RequestMetricsMiddleware, metrics=services.metrics)
     return app

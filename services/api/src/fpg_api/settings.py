@@ -1,6 +1,8 @@
 """Gateway settings: environment variables prefixed ``FPG_`` (see the README's table)."""
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 
 from blurcore.policy import ProtectionPolicy
 from fpg_api.policy import PolicySettings
@@ -8,6 +10,9 @@ from fpg_audit.settings import AuditSettings
 from jobstore.settings import StoreSettings
 
 MIB = 1024 * 1024
+# An upload is held twice while the gateway handles it: the parsed form, and the bytes read from
+# it to be stored.
+UPLOAD_COPIES = 2
 
 
 class GatewaySettings(StoreSettings, AuditSettings):
@@ -30,6 +35,36 @@ class GatewaySettings(StoreSettings, AuditSettings):
         description="Most bytes a ZIP may inflate to, all entries together.",
     )
     max_batch_entries: int = Field(default=5000, ge=1, description="Most files in one ZIP.")
+    max_uploads_per_client: int = Field(
+        default=4,
+        ge=1,
+        description="Uploads one client (API key, or address without keys) may have in flight "
+        "to one gateway process; past it 429 with Retry-After.",
+    )
+    upload_memory_budget_bytes: int = Field(
+        default=1536 * MIB,
+        ge=1024,
+        description="Memory one gateway process lets uploads in flight take; each reserves "
+        "twice its size (the parsed form and the bytes stored); past it 503 with Retry-After. "
+        "Keep it under the gateway's memory limit minus about 200 MiB.",
+    )
+    upload_idle_seconds: float = Field(
+        default=30.0, gt=0, description="An upload that sends nothing for this long gets 408."
+    )
+    upload_grace_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="After this long, an upload slower than the minimum rate gets 408.",
+    )
+    upload_min_bytes_per_second: int = Field(
+        default=16 * 1024, ge=0, description="The slowest mean rate an upload may arrive at."
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A connection whose request headers are not complete after this long is "
+        "closed (fpg-gateway only).",
+    )
     reuse_results: bool = Field(
         default=True,
         description=(
@@ -43,3 +78,13 @@ class GatewaySettings(StoreSettings, AuditSettings):
         description="How often the gateway records, in the audit trail, results whose retention "
         "ended (the proof that expiry happened).",
     )
+
+    @model_validator(mode="after")
+    def _largest_upload_fits_the_budget(self) -> Self:
+        largest = max(self.max_image_bytes, self.max_batch_bytes)
+        if UPLOAD_COPIES * largest > self.upload_memory_budget_bytes:
+            raise ValueError(
+                f"FPG_UPLOAD_MEMORY_BUDGET_BYTES must be at least {UPLOAD_COPIES} times the "
+                "largest upload allowed, or that upload could never be admitted"
+            )
+        return self
