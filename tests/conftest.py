@@ -215,3 +215,13 @@ def wait_for_batch(client: httpx.Client, batch_id: str, timeout: float = 90) -> 
         if body["finished"] or time.monotonic() > deadline:
             return dict(body)
         time.sleep(0.1)
+
+
+def animated(image_format: str, frames: int) -> bytes:
+    """An animated PNG or WebP of ``frames`` frames of flat grey, each a different shade."""
+    stills = [Image.fromarray(np.full((32, 32, 3), 40 * n, np.uint8)) for n in range(frames)]
+    buffer = io.BytesIO()
+    stills[0].save(
+        buffer, format=image_format, save_all=True, append_images=stills[1:], duration=100
+    )
+    return buffer.getvalue()

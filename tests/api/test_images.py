@@ -8,7 +8,13 @@ from blurcore.anonymize import region_mask
 from blurcore.boxes import as_boxes
 from blurcore.params import Shape
 
-from ..conftest import MAX_IMAGE_BYTES, RETENTION_SECONDS, png_declaring, wait_for_job
+from ..conftest import (
+    MAX_IMAGE_BYTES,
+    RETENTION_SECONDS,
+    animated,
+    png_declaring,
+    wait_for_job,
+)
 
 
 def _rgb(data: bytes) -> np.ndarray:
@@ -75,6 +81,13 @@ def test_post_unreadable_header_is_refused_at_once(client):
     answer = client.post("/v1/images", files={"file": ("broken.png", broken)})
     assert answer.status_code == 422
     assert answer.json()["code"] == "unreadable_image"
+
+
+def test_post_animated_image_is_refused_not_cut_to_its_first_frame(client):
+    answer = client.post("/v1/images", files={"file": ("wave.png", animated("PNG", frames=4))})
+    assert answer.status_code == 422
+    assert answer.json()["code"] == "animated_image"
+    assert "4 frames" in answer.json()["message"]
 
 
 def test_post_decompression_bomb_is_refused_before_decoding(client):

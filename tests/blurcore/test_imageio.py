@@ -10,7 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageCms, ImageOps, PngImagePlugin
 
-from blurcore.errors import BlurcoreError, ImageTooLargeError, UnsupportedImageError
+from blurcore.errors import (
+    AnimatedImageError,
+    BlurcoreError,
+    ImageTooLargeError,
+    UnsupportedImageError,
+)
 from blurcore.imageio import (
     DecodedImage,
     ImageFormat,
@@ -21,7 +26,7 @@ from blurcore.imageio import (
     to_rgb8,
 )
 
-from ..conftest import png_declaring
+from ..conftest import animated, png_declaring
 
 XMP = (
     b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-'
@@ -715,3 +720,17 @@ def test_to_rgb8_and_encode_refuse_other_layouts(pixels: npt.NDArray[Any]) -> No
         to_rgb8(pixels)
     with pytest.raises(ValueError, match="expected HxW"):
         encode(pixels, ImageFormat.PNG, None)
+
+
+@pytest.mark.parametrize("image_format", ["PNG", "WEBP"])
+def test_animated_images_are_refused_naming_their_frames(image_format: str) -> None:
+    data = animated(image_format, frames=3)
+    with pytest.raises(AnimatedImageError, match="3 frames"):
+        inspect(data)
+    with pytest.raises(AnimatedImageError):
+        decode(data)
+
+
+@pytest.mark.parametrize("image_format", ["PNG", "WEBP"])
+def test_an_animation_of_one_frame_is_a_still_image(image_format: str) -> None:
+    assert decode(animated(image_format, frames=1)).pixels.shape[:2] == (32, 32)

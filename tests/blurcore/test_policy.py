@@ -77,7 +77,7 @@ def test_unset_fields_already_stricter_than_the_bound_are_kept():
 
 
 def test_a_policy_allows_at_least_one_profile_and_mode():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least 1 item"):
         ProtectionPolicy(allowed_profiles=set())
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least 1 item"):
         ProtectionPolicy(allowed_modes=set())

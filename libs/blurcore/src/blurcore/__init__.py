@@ -10,7 +10,12 @@ gateway needs, and ``Anonymizer`` (which brings onnxruntime and LiteRT) is impor
 
 from typing import TYPE_CHECKING, Any
 
-from blurcore.errors import BlurcoreError, ImageTooLargeError, UnsupportedImageError
+from blurcore.errors import (
+    AnimatedImageError,
+    BlurcoreError,
+    ImageTooLargeError,
+    UnsupportedImageError,
+)
 from blurcore.hashing import cache_key
 from blurcore.params import AnonymizeParams, Mode, Profile, Shape
 
@@ -20,6 +25,7 @@ if TYPE_CHECKING:
 _LOADED_ON_FIRST_USE = {"Anonymizer", "AnonymizeResult"}
 
 __all__ = [
+    "AnimatedImageError",
     "AnonymizeParams",
     "AnonymizeResult",
     "Anonymizer",

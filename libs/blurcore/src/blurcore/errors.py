@@ -9,6 +9,11 @@ class UnsupportedImageError(BlurcoreError):
     """The bytes are not an image this library reads (wrong type, truncated, corrupt, empty)."""
 
 
+class AnimatedImageError(UnsupportedImageError):
+    """An animated PNG or WebP: only still images are anonymized. Its first frame alone would
+    come back, the rest silently gone, and the user would not know."""
+
+
 class ImageTooLargeError(BlurcoreError):
     """The image declares more pixels than allowed (a decompression bomb, or simply too big)."""
 

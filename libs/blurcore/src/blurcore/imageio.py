@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, JpegImagePlugin, PngImagePlugin
 
-from blurcore.errors import ImageTooLargeError, UnsupportedImageError
+from blurcore.errors import AnimatedImageError, ImageTooLargeError, UnsupportedImageError
 from blurcore.image_memory import memory_budget, working_memory_bytes
 
 Pixels = npt.NDArray[np.uint8 | np.uint16]
@@ -209,6 +209,8 @@ def _read_header(data: bytes, format: ImageFormat) -> _Header:
     except _PILLOW_PARSE_ERRORS as error:
         raise UnsupportedImageError(_CORRUPT) from error
     width, height = image.size
+    # An APNG's frame count is in its acTL chunk, which Pillow reads on open.
+    _require_still(getattr(image, "n_frames", 1))
     if format is ImageFormat.JPEG:  # 8-bit; CMYK comes out BGR
         channels, sample_bytes = (1 if image.mode == "L" else 3), 1
     else:
@@ -240,8 +242,17 @@ def _read_webp_header(data: bytes) -> _Header:
         width, height = _uint_le(lossy[6:8]) & 0x3FFF, _uint_le(lossy[8:10]) & 0x3FFF
     else:
         raise UnsupportedImageError(_CORRUPT)
+    _require_still(sum(1 for name, _body in _riff_chunks(data) if name == b"ANMF"))
     # Counted with alpha whether or not it has any: OpenCV decodes 8-bit BGR or BGRA.
     return _Header(width, height, chunks.get(b"ICCP"), chunks.get(b"EXIF"), 4, 1)
+
+
+def _require_still(frames: int) -> None:
+    if frames > 1:
+        raise AnimatedImageError(
+            f"animated image of {frames} frames: only still images are anonymized, and keeping "
+            "the first frame alone would drop the others unseen; export the frames as stills"
+        )
 
 
 def _riff_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:

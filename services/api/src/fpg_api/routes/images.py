@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from blurcore import ImageTooLargeError, UnsupportedImageError, imageio
+from blurcore import AnimatedImageError, ImageTooLargeError, UnsupportedImageError, imageio
 from fpg_api.deps import ServicesDep, SubmitterDep
 from fpg_api.errors import ApiError, error_responses
 from fpg_api.jobs import result_response, wait_until_finished
@@ -53,6 +53,8 @@ async def create_image_job(
         imageio.inspect(data, services.settings.max_pixels)
     except ImageTooLargeError as error:
         raise ApiError(413, "image_too_large", str(error)) from error
+    except AnimatedImageError as error:
+        raise ApiError(422, "animated_image", str(error)) from error
     except UnsupportedImageError as error:
         if imageio.sniff_format(data) is None:
             raise ApiError(415, "unsupported_media_type", str(error)) from error
