@@ -151,6 +151,7 @@ class Stack:
     worker: subprocess.Popen[bytes]
     gateway: subprocess.Popen[bytes]
     audit_database_url: str
+    blob_dir: Path
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60)
@@ -159,13 +160,16 @@ class Stack:
 @contextmanager
 def running_stack(redis_url: str, worker_processes: int = 2, **settings: str) -> Iterator[Stack]:
     """A real worker process and gateway on ``redis_url``, stopped (SIGTERM) on exit; the audit
-    trail in an SQLite file of its own unless ``FPG_AUDIT_DATABASE_URL`` says otherwise."""
+    trail in an SQLite file of its own unless ``FPG_AUDIT_DATABASE_URL`` says otherwise, and the
+    blobs in a directory of their own."""
     audit_dir = tempfile.TemporaryDirectory(prefix="fpg-audit-")
+    blob_dir = tempfile.TemporaryDirectory(prefix="fpg-blobs-")
     env = {
         "FPG_MAX_IMAGE_BYTES": str(MAX_IMAGE_BYTES),
         "FPG_RETENTION_SECONDS": str(RETENTION_SECONDS),
         "FPG_INFERENCE_THREADS": "1",
         "FPG_AUDIT_DATABASE_URL": f"sqlite:///{audit_dir.name}/audit.db",
+        "FPG_BLOB_URL": f"file:{blob_dir.name}",
         **settings,
     }
     processes = []
@@ -181,10 +185,12 @@ def running_stack(redis_url: str, worker_processes: int = 2, **settings: str) ->
             worker,
             gateway,
             env["FPG_AUDIT_DATABASE_URL"],
+            Path(blob_dir.name),
         )
     finally:
         stop_all(processes)
         audit_dir.cleanup()
+        blob_dir.cleanup()
 
 
 @pytest.fixture(scope="session")

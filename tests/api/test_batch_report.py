@@ -1,4 +1,5 @@
-"""A batch's progress and result ZIP from its records alone: in process, no Redis, no worker."""
+"""A batch's progress and result ZIP from its records alone: in process, no Redis, no worker
+(results in a plain directory store)."""
 
 import io
 import json
@@ -8,28 +9,11 @@ import pytest
 
 from blurcore import AnonymizeParams
 from fpg_api.batch_report import REPORT_NAME, batch_progress, report_images, result_zip
-from jobstore.blobstore import BlobStore, result_key
+from jobstore.blobs import result_key
+from jobstore.blobs.directory import DirectoryBlobStore
 from jobstore.records import BatchEntry, BatchRecord, JobRecord, JobStatus
 
 REGIONS = [[10.0, 20.0, 30.0, 40.0, 0.9]]
-
-
-class MemoryBlobStore(BlobStore):
-    def __init__(self) -> None:
-        self.blobs: dict[str, bytes] = {}
-
-    def put(self, key: str, data: bytes, ttl_seconds: int) -> None:
-        self.blobs[key] = data
-
-    def get(self, key: str) -> bytes | None:
-        return self.blobs.get(key)
-
-    def delete(self, *keys: str) -> None:
-        for key in keys:
-            self.blobs.pop(key, None)
-
-    def exists(self, key: str) -> bool:
-        return key in self.blobs
 
 
 def _job(number: int, status: JobStatus, **fields: object) -> JobRecord:
@@ -112,14 +96,14 @@ def test_report_images_give_every_file_its_status_and_regions(batch, jobs):
     assert by_path["big.jpg"].status == "failed"
 
 
-def test_result_zip_holds_the_done_images_under_their_paths_and_the_report():
+def test_result_zip_holds_the_done_images_under_their_paths_and_the_report(tmp_path):
     kept, lost = _job(1, JobStatus.DONE, faces=1), _job(2, JobStatus.DONE, faces=1)
     batch = _batch(
         BatchEntry(path="team/kept.jpg", job_id=kept.id),
         BatchEntry(path="team/lost.jpg", job_id=lost.id),
         BatchEntry(path="notes.txt", status="skipped", error="not an image"),
     )
-    results = MemoryBlobStore()
+    results = DirectoryBlobStore(tmp_path)
     results.put(result_key(kept.id), b"anonymized", 60)
 
     archive = zipfile.ZipFile(
@@ -137,11 +121,13 @@ def test_result_zip_holds_the_done_images_under_their_paths_and_the_report():
     ]
 
 
-def test_result_zip_reports_a_result_that_expired_before_download():
+def test_result_zip_reports_a_result_that_expired_before_download(tmp_path):
     job = _job(1, JobStatus.DONE, faces=1)
     batch = _batch(BatchEntry(path="a.jpg", job_id=job.id))
 
-    archive = zipfile.ZipFile(io.BytesIO(result_zip(batch, {job.id: job}, MemoryBlobStore())))
+    archive = zipfile.ZipFile(
+        io.BytesIO(result_zip(batch, {job.id: job}, DirectoryBlobStore(tmp_path)))
+    )
 
     assert archive.namelist() == [REPORT_NAME]
     (image,) = json.loads(archive.read(REPORT_NAME))["images"]

@@ -126,6 +126,7 @@ def test_delete_batch_purges_every_key(client, stack, astronaut_jpeg):
     assert client.delete(f"/v1/batches/{batch_id}").status_code == 204
     for key_part in (batch_id, *owned):
         assert list(stack.redis.scan_iter(f"*{key_part}*")) == []
+        assert list(stack.blob_dir.glob(f"*/*{key_part}*")) == []
     assert client.get(f"/v1/batches/{batch_id}").status_code == 404
 
 
@@ -154,7 +155,7 @@ def test_post_batch_inflating_past_its_budget_is_refused_whole(client, stack):
     stored = [
         key
         for key in set(stack.redis.scan_iter("fpg:*")) - keys_before
-        if any(kind in key for kind in (b":job:", b":blob:", b":batch:"))
+        if any(kind in key for kind in (b":job:", b":datakey:", b":batch:"))
     ]
     assert stored == []
 

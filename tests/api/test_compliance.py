@@ -267,8 +267,13 @@ def test_a_duplicate_upload_under_another_key_is_processed_again(compliance, ast
     assert record["reused_from"] is None
 
 
-def _blob_keys(stack: Stack, job_id: str) -> list[bytes]:
-    return sorted(stack.redis.scan_iter(match=f"fpg:blob:{job_id}:*"))
+def _data_keys(stack: Stack, job_id: str) -> list[bytes]:
+    """The keys of the job's stored objects that can still be decrypted."""
+    return sorted(stack.redis.scan_iter(match=f"fpg:datakey:{job_id}:*"))
+
+
+def _stored_objects(stack: Stack, job_id: str) -> list[str]:
+    return sorted(path.name for path in stack.blob_dir.glob(f"*/{job_id}:*"))
 
 
 def test_originals_go_at_once_and_results_expire_when_the_record_says(compliance, astronaut_jpeg):
@@ -278,8 +283,11 @@ def test_originals_go_at_once_and_results_expire_when_the_record_says(compliance
         )
         job_id = answer.json()["id"]
         assert wait_for_job(client, job_id)["status"] == "done"
-    assert _blob_keys(compliance.stack, job_id) == [f"fpg:blob:{job_id}:result".encode()]
-    ttl = compliance.stack.redis.pttl(f"fpg:blob:{job_id}:result") / 1000
+    assert _data_keys(compliance.stack, job_id) == [f"fpg:datakey:{job_id}:result".encode()]
+    assert _stored_objects(compliance.stack, job_id) == [f"{job_id}:result"]
+    (on_disk,) = compliance.stack.blob_dir.glob(f"*/{job_id}:result")
+    assert not on_disk.read_bytes().startswith(b"\xff\xd8")  # sealed, not a JPEG
+    ttl = compliance.stack.redis.pttl(f"fpg:datakey:{job_id}:result") / 1000
     assert 0 < ttl <= RETENTION_SECONDS
     image, original = _records(compliance, job_id=job_id)
     assert (image["event"], original["event"]) == ("image", "original_deleted")
@@ -309,10 +317,16 @@ def test_delete_leaves_no_image_bytes_and_an_audit_event(compliance, astronaut_j
         assert client.get(f"/v1/batches/{batch_id}").status_code == 404
     for gone in (job_id, *batch_job_ids):
         assert list(compliance.stack.redis.scan_iter(match=f"fpg:*{gone}*")) == []
+        assert _stored_objects(compliance.stack, gone) == []
     (job_event,) = [r for r in _records(compliance, job_id=job_id) if r["event"] == "job_deleted"]
     assert (job_event["key_id"], job_event["client"]) == (compliance.submitter_id, "127.0.0.1")
     (batch_event,) = _records(compliance, batch_id=batch_id, event="batch_deleted")
     assert batch_event["key_id"] == compliance.submitter_id
+    # The results' data keys (the originals' went when they were processed) are destroyed.
+    (job_keys,) = [r for r in _records(compliance, job_id=job_id) if r["event"] == "keys_destroyed"]
+    (batch_keys,) = _records(compliance, batch_id=batch_id, event="keys_destroyed")
+    for destroyed in (job_keys, batch_keys):
+        assert destroyed["reason"].startswith("1 data keys destroyed")
 
 
 def test_the_trail_holds_no_image_bytes(compliance):

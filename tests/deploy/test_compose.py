@@ -154,6 +154,33 @@ def access_control_violations(compose: Doc) -> list[str]:
     return problems
 
 
+def named_volume_at(compose: Doc, service: str, directory: str | None) -> str | None:
+    """The named volume ``service`` mounts at ``directory``, if any."""
+    mounts = [str(v).split(":") for v in compose["services"][service].get("volumes", [])]
+    volume = next((source for source, target, *_ in mounts if target == directory), None)
+    return volume if volume in compose.get("volumes", {}) else None
+
+
+def blob_violations(compose: Doc) -> list[str]:
+    """Gateway and workers keep originals and results in one directory on one named volume (a
+    container's own disk would hide each upload from the workers), and nothing else mounts it."""
+    problems = []
+    volumes = set()
+    for name in ("gateway", "worker"):
+        url = urlparse(service_env(compose, name).get("FPG_BLOB_URL", ""))
+        volume = named_volume_at(compose, name, url.path) if url.scheme == "file" else None
+        if volume is None:
+            problems.append(f"{name}: FPG_BLOB_URL is not a directory on a named volume")
+        volumes.add(volume)
+    if len(volumes) > 1:
+        problems.append(f"gateway and worker keep blobs apart: {sorted(map(str, volumes))}")
+    for name, service in compose["services"].items():
+        mounted = {str(mount).split(":")[0] for mount in service.get("volumes", [])}
+        if name not in ("gateway", "worker") and mounted & volumes:
+            problems.append(f"{name} mounts the blob volume")
+    return problems
+
+
 def checkpoint_violations(compose: Doc) -> list[str]:
     """The checkpoint key comes from the environment of whoever starts compose, never the file;
     gateway and workers keep checkpoints on one named volume that PostgreSQL does not mount."""
@@ -167,10 +194,8 @@ def checkpoint_violations(compose: Doc) -> list[str]:
             problems.append(
                 f"{name}: FPG_AUDIT_CHECKPOINT_KEY is not required from the environment"
             )
-        directory = env.get("FPG_AUDIT_CHECKPOINT_DIR")
-        mounts = [str(v).split(":") for v in compose["services"][name].get("volumes", [])]
-        volume = next((source for source, target, *_ in mounts if target == directory), None)
-        if volume not in compose.get("volumes", {}):
+        volume = named_volume_at(compose, name, env.get("FPG_AUDIT_CHECKPOINT_DIR"))
+        if volume is None:
             problems.append(f"{name}: FPG_AUDIT_CHECKPOINT_DIR is not on a named volume")
         volumes.add(volume)
     if len(volumes) > 1:
@@ -252,6 +277,7 @@ CHECKS: dict[str, Callable[[Doc], list[str]]] = {
     "network": network_violations,
     "access control": access_control_violations,
     "checkpoints": checkpoint_violations,
+    "blobs": blob_violations,
     "nginx": nginx_violations,
     "images": image_violations,
 }
@@ -317,6 +343,18 @@ BREAKS: dict[str, tuple[str, Callable[[Doc], object]]] = {
         lambda c: c["services"]["postgres"]["volumes"].append(
             "audit-checkpoints:/var/lib/fpg/audit-checkpoints"
         ),
+    ),
+    "blobs in the container": (
+        "blobs",
+        lambda c: c["services"]["worker"]["volumes"].remove("blobs:/var/lib/fpg/blobs"),
+    ),
+    "blobs elsewhere for the gateway": (
+        "blobs",
+        lambda c: c["services"]["gateway"]["environment"].update(FPG_BLOB_URL="file:/tmp/blobs"),
+    ),
+    "nginx mounts the blobs": (
+        "blobs",
+        lambda c: c["services"]["nginx"]["volumes"].append("blobs:/srv/blobs:ro"),
     ),
     "postgres online": (
         "network",

@@ -345,26 +345,45 @@ def access_control_violations(docs: list[Doc]) -> list[str]:
     return problems
 
 
+def claim_at(docs: list[Doc], image: str, directory: str | None) -> str | None:
+    """The PersistentVolumeClaim the pod running ``image`` mounts at ``directory``, if any."""
+    pod = workload_running(docs, image).pod
+    mount = next(
+        (m for m in pod["containers"][0].get("volumeMounts", []) if m["mountPath"] == directory),
+        None,
+    )
+    volume = next((v for v in pod.get("volumes", []) if mount and v["name"] == mount["name"]), {})
+    claim = volume.get("persistentVolumeClaim", {}).get("claimName")
+    return None if claim is None else str(claim)
+
+
+def blob_volume_violations(docs: list[Doc]) -> list[str]:
+    """Gateway and workers keep originals and results in one directory on one shared claim (a
+    pod's own disk would hide each upload from the workers), and no other pod mounts it."""
+    problems = []
+    claims = set()
+    for image in ("fpg-gateway", "fpg-worker"):
+        url = urlparse(fpg_env(docs, image).get("FPG_BLOB_URL") or "")
+        claim = claim_at(docs, image, url.path) if url.scheme == "file" else None
+        if claim is None:
+            problems.append(f"{image}: FPG_BLOB_URL is not a directory on a PersistentVolumeClaim")
+        claims.add(claim)
+    if len(claims) > 1:
+        problems.append(f"gateway and worker keep blobs apart: {sorted(map(str, claims))}")
+    for other in ("postgres", "redis"):
+        for volume in workload_running(docs, other).pod.get("volumes", []):
+            if volume.get("persistentVolumeClaim", {}).get("claimName") in claims:
+                problems.append(f"{other} mounts the blob volume")
+    return problems
+
+
 def checkpoint_volume_violations(docs: list[Doc]) -> list[str]:
     """Gateway and workers write the audit checkpoints to one shared claim, none to a pod's own
     disk, and nothing else mounts it (PostgreSQL's administrators have no way in)."""
     problems = []
     claims = set()
     for image in ("fpg-gateway", "fpg-worker"):
-        pod = workload_running(docs, image).pod
-        directory = fpg_env(docs, image).get("FPG_AUDIT_CHECKPOINT_DIR")
-        mount = next(
-            (
-                m
-                for m in pod["containers"][0].get("volumeMounts", [])
-                if m["mountPath"] == directory
-            ),
-            None,
-        )
-        volume = next(
-            (v for v in pod.get("volumes", []) if mount and v["name"] == mount["name"]), {}
-        )
-        claim = volume.get("persistentVolumeClaim", {}).get("claimName")
+        claim = claim_at(docs, image, fpg_env(docs, image).get("FPG_AUDIT_CHECKPOINT_DIR"))
         if claim is None:
             problems.append(f"{image}: FPG_AUDIT_CHECKPOINT_DIR is not on a PersistentVolumeClaim")
         claims.add(claim)
@@ -394,6 +413,7 @@ CHECKS: dict[str, Check] = {
     "network paths": network_violations,
     "access control": access_control_violations,
     "checkpoint volume": checkpoint_volume_violations,
+    "blob volume": blob_volume_violations,
 }
 
 
@@ -603,6 +623,18 @@ BREAKS: dict[str, tuple[str, Callable[[list[Doc]], object]]] = {
     "checkpoints on the pod's disk": (
         "checkpoint volume",
         lambda d: _set_env(d, "fpg-worker", "FPG_AUDIT_CHECKPOINT_DIR", "/tmp/checkpoints"),
+    ),
+    "blobs on the pod's disk": (
+        "blob volume",
+        lambda d: _set_env(d, "fpg-gateway", "FPG_BLOB_URL", "file:///tmp/blobs"),
+    ),
+    "redis mounts the blobs": (
+        "blob volume",
+        lambda d: (
+            workload_running(d, "redis")
+            .pod["volumes"]
+            .append({"name": "b", "persistentVolumeClaim": {"claimName": "fpg-blobs"}})
+        ),
     ),
 }
 

@@ -169,7 +169,7 @@ def test_a_job_that_kills_its_worker_three_times_is_failed_not_run_again(own_red
         assert job["status"] == "failed"
         assert "worker process died 3 times" in str(job["error"])
         assert client.get(f"/v1/jobs/{job_id}/result").json()["code"] == "job_failed"
-        assert not stack.redis.exists(f"fpg:blob:{job_id}:input")  # the original is gone too
+        assert not list(stack.blob_dir.glob(f"*/{job_id}:input"))  # the original is gone too
         records = client.get("/v1/audit", params={"job_id": job_id}).json()["records"]
         (image,) = [record for record in records if record["event"] == "image"]
         assert (image["outcome"], image["reason"]) == ("failed", job["error"])

@@ -10,18 +10,18 @@ from celery.exceptions import SoftTimeLimitExceeded
 from blurcore import AnonymizeParams, Profile
 from fpg_audit import AuditStore
 from fpg_worker.processing import JobRunner
-from jobstore.blobstore import RedisBlobStore, input_key, result_key
+from jobstore.blobs import input_key, open_blob_store, result_key
 from jobstore.metrics import MetricsStore
 from jobstore.records import JobRecord, JobStatus, RecordStore
 
 
 @pytest.fixture
-def runner(redis_url, anonymizer) -> JobRunner:
+def runner(redis_url, anonymizer, tmp_path) -> JobRunner:
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     return JobRunner(
         records=RecordStore(client, "test", 300),
-        blobs=RedisBlobStore(client, "test"),
+        blobs=open_blob_store(f"file:{tmp_path}/blobs", client, "test"),
         metrics=MetricsStore(client, "test"),
         anonymizer=anonymizer,
         time_limit_errors=(SoftTimeLimitExceeded,),

@@ -22,6 +22,7 @@ EventKind = Literal[
     "result_expired",  # a result's retention ended and the store no longer holds it
     "job_deleted",  # DELETE /v1/jobs/{id}: every stored byte of the job purged
     "batch_deleted",  # DELETE /v1/batches/{id}: every job of the batch purged
+    "keys_destroyed",  # the data keys of deleted objects destroyed: every copy is unreadable
 ]
 Outcome = Literal["done", "failed", "skipped"]
 

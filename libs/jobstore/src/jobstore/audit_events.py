@@ -90,6 +90,17 @@ def job_deleted(job: JobRecord, key_id: str | None, client: str | None) -> Audit
     )
 
 
+def keys_destroyed(job_id: str | None, batch_id: str | None, destroyed: int) -> AuditEvent:
+    """The data keys of a deleted job's or batch's stored objects were destroyed: any copy of
+    those objects (a disk, a snapshot, a backup) can no longer be decrypted."""
+    return AuditEvent(
+        event="keys_destroyed",
+        job_id=job_id,
+        batch_id=batch_id,
+        reason=f"{destroyed} data keys destroyed: every copy of the stored objects is unreadable",
+    )
+
+
 def batch_deleted(batch: BatchRecord, key_id: str | None, client: str | None) -> AuditEvent:
     """Every job of the batch purged on request of ``key_id`` from ``client``."""
     return AuditEvent(

@@ -13,7 +13,12 @@ class StoreSettings(BaseSettings):
 
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0",
-        description="Broker, result backend and blob store: one Redis is all a deployment needs.",
+        description="Broker, job and batch records, and the blobs' data keys; no payloads.",
+    )
+    blob_url: str = Field(
+        default="file:./var/blobs",
+        description="Where originals and results are stored, encrypted: a directory "
+        "(file:PATH, shared by the gateway and every worker).",
     )
     retention_seconds: int = Field(
         default=3600,

@@ -6,7 +6,7 @@ import json
 import zipfile
 
 from fpg_api.schemas import BatchProgress, BatchReportImage, BatchResultReport
-from jobstore.blobstore import BlobStore, result_key
+from jobstore.blobs import BlobStore, result_key
 from jobstore.records import FINISHED, BatchEntry, BatchRecord, JobRecord, JobStatus
 
 REPORT_NAME = "report.json"  # at the root of the result ZIP, beside the images

@@ -13,7 +13,7 @@ from fpg_api.auth import authorized_key
 from fpg_api.metrics import GatewayMetrics
 from fpg_api.settings import GatewaySettings
 from fpg_audit import ApiKey, AuditStore, Role
-from jobstore.blobstore import BlobStore
+from jobstore.blobs import SealedBlobStore
 from jobstore.records import RecordStore
 
 
@@ -22,7 +22,7 @@ class Services:
     settings: GatewaySettings
     redis: redis.Redis
     records: RecordStore
-    blobs: BlobStore
+    blobs: SealedBlobStore
     celery: Celery
     metrics: GatewayMetrics
     audit: AuditStore

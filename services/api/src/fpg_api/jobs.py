@@ -10,7 +10,7 @@ from fpg_api.batch_report import BatchJobs
 from fpg_api.deps import Caller, Services
 from fpg_api.errors import ApiError
 from jobstore import audit_events
-from jobstore.blobstore import input_key, result_key
+from jobstore.blobs import input_key, result_key
 from jobstore.records import FINISHED, BatchRecord, JobRecord, JobStatus
 
 WAIT_SLICE_SECONDS = 1.0
@@ -72,20 +72,28 @@ def result_response(services: Services, job: JobRecord) -> Response:
 
 
 def purge_job(services: Services, job: JobRecord, caller: Caller) -> None:
-    _delete_stored(services, job.id)
-    services.audit.append(audit_events.job_deleted(job, caller.key_id, caller.address))
+    destroyed = _delete_stored(services, job.id)
+    services.audit.append(
+        audit_events.job_deleted(job, caller.key_id, caller.address),
+        audit_events.keys_destroyed(job.id, job.batch_id, destroyed),
+    )
 
 
 def purge_batch(services: Services, batch: BatchRecord, caller: Caller) -> None:
-    _delete_stored(services, *batch.job_ids)
+    destroyed = _delete_stored(services, *batch.job_ids)
     services.records.delete_batch(batch.id)
-    services.audit.append(audit_events.batch_deleted(batch, caller.key_id, caller.address))
-
-
-def _delete_stored(services: Services, *job_ids: str) -> None:
-    """Every key of these jobs. A result reused by a duplicate upload was copied, so this never
-    removes another job's result."""
-    services.records.delete_jobs(*job_ids)
-    services.blobs.delete(
-        *(key for job_id in job_ids for key in (input_key(job_id), result_key(job_id)))
+    services.audit.append(
+        audit_events.batch_deleted(batch, caller.key_id, caller.address),
+        audit_events.keys_destroyed(None, batch.id, destroyed),
     )
+
+
+def _delete_stored(services: Services, *job_ids: str) -> int:
+    """Every key of these jobs, the data keys of their stored objects first: from then on no
+    copy of them can be read. How many data keys were destroyed. A result reused by a duplicate
+    upload was copied, so this never removes another job's result."""
+    services.records.delete_jobs(*job_ids)
+    objects = [key for job_id in job_ids for key in (input_key(job_id), result_key(job_id))]
+    destroyed = services.blobs.destroy_keys(*objects)
+    services.blobs.delete(*objects)
+    return destroyed

@@ -24,7 +24,7 @@ from fpg_api.settings import GatewaySettings
 from fpg_audit import AuditStore
 from fpg_audit.chain import utc_now
 from jobstore import audit_events
-from jobstore.blobstore import RedisBlobStore, result_key
+from jobstore.blobs import open_blob_store, result_key
 from jobstore.celery_wiring import make_celery
 from jobstore.logs import configure_json_logging
 from jobstore.records import RecordStore
@@ -70,7 +70,8 @@ def _with_one_error_schema(app: FastAPI, keys_required: bool) -> Callable[[], di
 
 
 def record_expiries(services: Services) -> int:
-    """One sweep: audit every result whose retention ended and that Redis no longer holds."""
+    """Audit every result whose retention ended and that the store no longer holds (its data
+    key expired, so no copy of it can be read any more)."""
     expired = services.audit.record_expired_results(
         utc_now(),
         lambda job_id: services.blobs.exists(result_key(job_id)),
@@ -81,11 +82,20 @@ def record_expiries(services: Services) -> int:
     return len(expired)
 
 
-async def _record_expiries_forever(services: Services) -> None:
+def sweep_expired(services: Services) -> None:
+    """One retention sweep: the files of expired objects removed, expired results audited. Every
+    gateway sweeps; removing what another gateway already removed is no error."""
+    removed = services.blobs.remove_expired()
+    if removed:
+        log.info("expired blobs removed", extra={"status": f"{removed} removed"})
+    record_expiries(services)
+
+
+async def _sweep_expired_forever(services: Services) -> None:
     while True:
         await asyncio.sleep(services.settings.expiry_sweep_seconds)
         try:
-            await run_in_threadpool(record_expiries, services)
+            await run_in_threadpool(sweep_expired, services)
         except Exception:  # the store may be briefly down; the next sweep catches up
             log.warning("expiry sweep failed; retrying at the next one", exc_info=True)
 
@@ -101,7 +111,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         settings=settings,
         redis=client,
         records=RecordStore(client, settings.key_prefix, settings.retention_seconds),
-        blobs=RedisBlobStore(client, settings.key_prefix),
+        blobs=open_blob_store(settings.blob_url, client, settings.key_prefix),
         celery=make_celery(settings),
         metrics=GatewayMetrics(client, settings.key_prefix),
         audit=AuditStore.from_settings(settings),
@@ -116,7 +126,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 "may submit images and read the audit trail; turn them on outside local use"
             )
         log.info("gateway started", extra={"status": "ready"})
-        sweeper = asyncio.create_task(_record_expiries_forever(services))
+        sweeper = asyncio.create_task(_sweep_expired_forever(services))
         yield
         sweeper.cancel()
         client.close()

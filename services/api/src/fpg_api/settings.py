@@ -75,8 +75,8 @@ class GatewaySettings(StoreSettings, AuditSettings):
     expiry_sweep_seconds: float = Field(
         default=60.0,
         gt=0,
-        description="How often the gateway records, in the audit trail, results whose retention "
-        "ended (the proof that expiry happened).",
+        description="How often the gateway removes expired blobs and records, in the audit "
+        "trail, results whose retention ended (the proof that expiry happened).",
     )
 
     @model_validator(mode="after")

@@ -31,7 +31,7 @@ from fpg_api.deps import Caller, Services
 from fpg_api.errors import ApiError
 from fpg_api.settings import GatewaySettings
 from jobstore import audit_events
-from jobstore.blobstore import input_key, result_key
+from jobstore.blobs import input_key, result_key
 from jobstore.celery_wiring import ANONYMIZE_TASK
 from jobstore.records import BatchEntry, BatchRecord, JobRecord, JobStatus
 

@@ -15,7 +15,7 @@ from fpg_audit import AuditStore
 from fpg_worker.heartbeat import heartbeat_step
 from fpg_worker.processing import JobRunner
 from fpg_worker.settings import WorkerSettings
-from jobstore.blobstore import RedisBlobStore
+from jobstore.blobs import open_blob_store
 from jobstore.celery_wiring import ANONYMIZE_TASK, make_celery
 from jobstore.heartbeats import Heartbeats
 from jobstore.logs import configure_json_logging
@@ -46,7 +46,7 @@ def build_runner(worker_settings: WorkerSettings) -> JobRunner:
     anonymizer.load()
     return JobRunner(
         records=RecordStore(client, worker_settings.key_prefix, worker_settings.retention_seconds),
-        blobs=RedisBlobStore(client, worker_settings.key_prefix),
+        blobs=open_blob_store(worker_settings.blob_url, client, worker_settings.key_prefix),
         metrics=MetricsStore(client, worker_settings.key_prefix),
         anonymizer=anonymizer,
         time_limit_errors=(SoftTimeLimitExceeded,),

@@ -9,7 +9,7 @@ from blurcore.boxes import to_xywh
 from blurcore.hashing import cache_key_of_digest, sha256_hex
 from fpg_audit import AuditEvent, AuditStore
 from jobstore import audit_events
-from jobstore.blobstore import BlobStore, input_key, result_key
+from jobstore.blobs import BlobStore, input_key, result_key
 from jobstore.metrics import MetricsStore
 from jobstore.records import FINISHED, JobRecord, JobStatus, RecordStore
 

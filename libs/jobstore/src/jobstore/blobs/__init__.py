@@ -1,0 +1,26 @@
+"""Payload storage: one interface (``base``), a directory store, an S3-compatible store, and the
+encryption that wraps either (``sealing``). ``FPG_BLOB_URL`` picks the store."""
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+import redis
+
+from jobstore.blobs.base import BlobStore, input_key, result_key
+from jobstore.blobs.directory import DirectoryBlobStore
+from jobstore.blobs.sealing import DataKeys, SealedBlobStore
+
+__all__ = ["BlobStore", "SealedBlobStore", "input_key", "open_blob_store", "result_key"]
+
+
+def store_at(url: str) -> BlobStore:
+    """The plain (unencrypted) store ``url`` names: ``file:PATH`` or ``file:///PATH``."""
+    parsed = urlparse(url)
+    if parsed.scheme == "file" and parsed.path:
+        return DirectoryBlobStore(Path(parsed.netloc + parsed.path))
+    raise ValueError(f"FPG_BLOB_URL: no blob store for {url!r} (file:PATH)")
+
+
+def open_blob_store(url: str, client: redis.Redis, prefix: str) -> SealedBlobStore:
+    """The store ``url`` names, every object in it encrypted with a key kept in Redis."""
+    return SealedBlobStore(store_at(url), DataKeys(client, prefix))

@@ -1,0 +1,47 @@
+"""The blob store interface: where payloads (originals, results) live between gateway and worker,
+never inside a broker message. Objects are written and read as chunks, so neither side needs a
+whole payload in memory, and every object expires after the time-to-live it was written with."""
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+
+CHUNK_BYTES = 1 << 20
+
+
+class BlobStore(ABC):
+    @abstractmethod
+    def write(self, key: str, chunks: Iterable[bytes], ttl_seconds: int) -> None:
+        """Store the object whole or not at all: a reader sees the old object, the new one or
+        none, never a part. It expires ``ttl_seconds`` from now."""
+
+    @abstractmethod
+    def read(self, key: str) -> Iterator[bytes] | None:
+        """The object's bytes in chunks, or None when it is absent or expired. The object is
+        opened before this returns, so one deleted while its chunks are read is still read whole."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether ``read`` would find the object now."""
+
+    @abstractmethod
+    def delete(self, *keys: str) -> None:
+        """Remove these objects; absent ones are no error."""
+
+    @abstractmethod
+    def remove_expired(self) -> int:
+        """Remove every object whose time-to-live has ended (the retention sweep); how many."""
+
+    def put(self, key: str, data: bytes, ttl_seconds: int) -> None:
+        self.write(key, [data], ttl_seconds)
+
+    def get(self, key: str) -> bytes | None:
+        chunks = self.read(key)
+        return None if chunks is None else b"".join(chunks)
+
+
+def input_key(job_id: str) -> str:
+    return f"{job_id}:input"
+
+
+def result_key(job_id: str) -> str:
+    return f"{job_id}:result"
