@@ -115,8 +115,8 @@ def redis_violations(compose: Doc) -> list[str]:
     redis = compose["services"]["redis"]
     command = redis["command"]
     problems = []
-    if option(command, "--save") != "" or option(command, "--appendonly") != "no":
-        problems.append("Redis persists data")
+    if option(command, "--appendonly") != "yes" or option(command, "--appendfsync") != "everysec":
+        problems.append("Redis does not log every write to its append-only file, every second")
     if option(command, "--maxmemory-policy") != "noeviction":
         problems.append("Redis may evict queued tasks")
     limit = size_bytes(str(redis["deploy"]["resources"]["limits"]["memory"]))
@@ -125,8 +125,8 @@ def redis_violations(compose: Doc) -> list[str]:
         problems.append("Redis maxmemory not below 80% of its memory limit")
     if "healthcheck" not in redis:
         problems.append("Redis has no healthcheck")
-    if redis.get("volumes"):
-        problems.append("Redis mounts a volume")
+    if named_volume_at(compose, "redis", "/data") is None:
+        problems.append("Redis keeps its append-only file in the container: a restart loses it")
     for name in ("gateway", "worker"):
         depends = compose["services"][name].get("depends_on", {})
         if depends.get("redis", {}).get("condition") != "service_healthy":
@@ -317,7 +317,11 @@ BREAKS: dict[str, tuple[str, Callable[[Doc], object]]] = {
         lambda c: c["services"]["worker"]["environment"].update(FPG_MAX_PIXELS="200000000"),
     ),
     "typo": ("settings", lambda c: c["services"]["worker"]["environment"].update(FPG_RETENTION=1)),
-    "redis persists": ("redis", lambda c: c["services"]["redis"]["command"].remove("--save")),
+    "redis forgets": (
+        "redis",
+        lambda c: c["services"]["redis"]["command"].remove("--appendfsync"),
+    ),
+    "redis data in the container": ("redis", lambda c: c["services"]["redis"].pop("volumes")),
     "worker online": ("network", lambda c: c["networks"]["backend"].pop("internal")),
     "latest": ("images", lambda c: c["services"]["redis"].update(image="redis:latest")),
     "keys off": (

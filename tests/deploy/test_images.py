@@ -119,6 +119,16 @@ def test_all_in_one_starts_fpg_local_with_its_own_redis_on_all_interfaces():
     assert stage_env(STAGES, "all-in-one")["FPG_PORT"] == stage.last("EXPOSE") == "8080"
 
 
+def test_all_in_one_keeps_its_queue_and_blobs_on_its_volume():
+    # Its root is read-only and /app belongs to root: var/ under the working directory would
+    # not even be writable, and anything outside the volume dies with the container.
+    stage = STAGES["all-in-one"]
+    volume = stage.last("VOLUME")
+    env = stage_env(STAGES, "all-in-one")
+    for path in (env["FPG_REDIS_DIR"], env["FPG_BLOB_URL"].removeprefix("file://")):
+        assert path.startswith(f"{volume}/"), path
+
+
 def test_kubernetes_uses_the_image_ports_and_health_checks(rendered):
     for docs in rendered.values():
         gateway = workload_running(docs, "fpg-gateway")

@@ -161,11 +161,12 @@ def _references(text: str) -> list[str]:
 
 
 def redis_violations(docs: list[Doc]) -> list[str]:
-    """No persistence, no eviction of queued tasks, maxmemory below the container's limit."""
+    """Every write in the append-only file (flushed every second) on a claim of its own, no
+    eviction of queued tasks, maxmemory below the container's limit."""
     container, argv = redis_args(docs)
     problems = []
-    if option(argv, "--save") != "" or option(argv, "--appendonly") != "no":
-        problems.append(f"Redis persists data: {argv}")
+    if option(argv, "--appendonly") != "yes" or option(argv, "--appendfsync") != "everysec":
+        problems.append(f"Redis does not log every write to its append-only file: {argv}")
     if option(argv, "--maxmemory-policy") != "noeviction":
         problems.append("Redis may evict keys (queued tasks) when full")
     maxmemory = option(argv, "--maxmemory")
@@ -175,9 +176,8 @@ def redis_violations(docs: list[Doc]) -> list[str]:
     redis = workload_running(docs, "redis")
     if redis.doc["spec"].get("replicas", 1) != 1:
         problems.append("more than one Redis replica, each with its own queue")
-    volumes = redis.pod.get("volumes", [])
-    if any("persistentVolumeClaim" in volume for volume in volumes):
-        problems.append("Redis mounts a persistent volume")
+    if claim_at(docs, "redis", "/data") is None:
+        problems.append("Redis keeps its append-only file on the pod's disk: a restart loses it")
     return problems
 
 
@@ -546,7 +546,13 @@ BREAKS: dict[str, tuple[str, Callable[[list[Doc]], object]]] = {
         "redis url",
         lambda d: _container(d, "fpg-gateway")["env"].reverse(),
     ),
-    "redis persists": ("redis", lambda d: _container(d, "redis")["args"].remove("--save")),
+    "redis forgets": ("redis", lambda d: _container(d, "redis")["args"].remove("--appendfsync")),
+    "redis data on the pod's disk": (
+        "redis",
+        lambda d: workload_running(d, "redis").pod.update(
+            volumes=[{"name": "data", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}]
+        ),
+    ),
     "redis evicts": (
         "redis",
         lambda d: _container(d, "redis").update(

@@ -1,8 +1,9 @@
 """``fpg-local`` (what ``make run`` starts): everything one machine needs, in the foreground.
 
-A private Redis when none answers at ``FPG_REDIS_URL``, a worker with one process per core, and the
-gateway on ``FPG_HOST:FPG_PORT``. Ctrl-C or SIGTERM stops everything it started, and so does any
-one of them dying.
+A private Redis when none answers at ``FPG_REDIS_URL`` (its append-only file in ``FPG_REDIS_DIR``,
+so queued jobs survive a restart), a worker with one process per core, and the gateway on
+``FPG_HOST:FPG_PORT``. Ctrl-C or SIGTERM stops everything it started, and so does any one of them
+dying.
 """
 
 import logging
@@ -15,6 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import FrameType
 from urllib.parse import urlparse
 
@@ -34,6 +36,8 @@ class LocalSettings(GatewaySettings):
     port: int = Field(default=8080, ge=1, le=65535)
     # Worker processes; the same name the worker image reads (Celery calls it concurrency).
     worker_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    # Where the private Redis (started only when none answers) keeps its append-only file.
+    redis_dir: Path = Path("var/redis")
 
 
 def free_port() -> int:
@@ -50,8 +54,10 @@ def redis_answers(url: str) -> bool:
         return False
 
 
-def start_private_redis(url: str) -> subprocess.Popen[bytes]:
-    """A Redis that keeps nothing on disk, on the loopback port ``url`` names."""
+def start_private_redis(url: str, data_dir: Path | None = None) -> subprocess.Popen[bytes]:
+    """A Redis on the loopback port ``url`` names. With ``data_dir`` it logs every write to an
+    append-only file there, flushed to the disk every second, and a Redis started again on the
+    same directory has every queued job and record back; without, it keeps nothing on disk."""
     parsed = urlparse(url)
     if parsed.hostname not in LOOPBACK:
         raise SystemExit(f"no Redis answers at {url}, and it is not on this machine to start")
@@ -62,7 +68,12 @@ def start_private_redis(url: str) -> subprocess.Popen[bytes]:
             "install it (Debian: apt-get install redis-server) or set FPG_REDIS_URL"
         )
     command = [server, "--bind", "127.0.0.1", "--port", str(parsed.port or 6379)]
-    command += ["--save", "", "--appendonly", "no", "--loglevel", "warning"]
+    command += ["--save", "", "--loglevel", "warning"]
+    if data_dir is None:
+        command += ["--appendonly", "no"]
+    else:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        command += ["--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(data_dir)]
     process = subprocess.Popen(command)
     wait_until(lambda: redis_answers(url), f"Redis at {url}", process)
     return process
@@ -138,7 +149,7 @@ def main() -> int:
     try:
         if not redis_answers(settings.redis_url):
             log.info("starting a private Redis", extra={"status": settings.redis_url})
-            started.append(start_private_redis(settings.redis_url))
+            started.append(start_private_redis(settings.redis_url, settings.redis_dir))
         started.append(start_worker(settings.redis_url, settings.worker_concurrency))
         started.append(start_gateway(settings.redis_url, settings.host, settings.port))
         log.info(f"Face Privacy Guard is up at http://{settings.host}:{settings.port}/docs")
