@@ -4,8 +4,10 @@ and the real stack (Redis, a Celery worker process, the gateway) started as ``ma
 import io
 import struct
 import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 import zipfile
 import zlib
@@ -107,6 +109,40 @@ def private_redis() -> Iterator[str]:
 def redis_url() -> Iterator[str]:
     with private_redis() as url:
         yield url
+
+
+S3_CREDENTIALS = {
+    "region_name": "us-east-1",
+    "aws_access_key_id": "test",
+    "aws_secret_access_key": "test",
+}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """The URL of an S3-compatible server started for this test session: moto's standalone
+    server in a process of its own (no real one installs here from PyPI or Debian)."""
+    port = free_port()
+    moto = Path(sys.executable).with_name("moto_server")
+    server = subprocess.Popen(
+        [str(moto), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                break
+        except OSError:
+            assert server.poll() is None, "moto_server exited while starting"
+            assert time.monotonic() < deadline, "moto_server did not start within 30 s"
+            time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        stop_all([server])
 
 
 POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -18,7 +18,9 @@ class StoreSettings(BaseSettings):
     blob_url: str = Field(
         default="file:./var/blobs",
         description="Where originals and results are stored, encrypted: a directory "
-        "(file:PATH, shared by the gateway and every worker).",
+        "(file:PATH, shared by the gateway and every worker) or an S3-compatible bucket "
+        "(s3://BUCKET/PREFIX[?sse=AES256|aws:kms]; endpoint, region and credentials from "
+        "AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).",
     )
     retention_seconds: int = Field(
         default=3600,
