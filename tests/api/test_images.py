@@ -206,3 +206,26 @@ def test_post_json_instead_of_multipart_is_validation_error(client):
     answer = client.post("/v1/images", json={"file": "not an upload"})
     assert answer.status_code == 422
     assert answer.json()["code"] == "validation_error"
+
+
+def test_a_result_streams_with_its_length_and_serves_byte_ranges(client, astronaut_jpeg):
+    done = client.post("/v1/images?wait=30", files={"file": ("a.jpg", astronaut_jpeg)})
+    assert done.status_code == 200
+    assert int(done.headers["content-length"]) == len(done.content)
+    url = f"/v1/jobs/{done.headers['x-job-id']}/result"
+    whole = client.get(url)
+    assert (whole.content, whole.headers["accept-ranges"]) == (done.content, "bytes")
+    size = len(whole.content)
+
+    part = client.get(url, headers={"Range": "bytes=100-1123"})
+    assert part.status_code == 206
+    assert part.content == whole.content[100:1124]
+    assert part.headers["content-range"] == f"bytes 100-1123/{size}"
+    assert int(part.headers["content-length"]) == 1024
+    tail = client.get(url, headers={"Range": "bytes=-10"})
+    assert (tail.status_code, tail.content) == (206, whole.content[-10:])
+
+    beyond = client.get(url, headers={"Range": f"bytes={size}-"})
+    assert beyond.status_code == 416
+    assert beyond.json()["code"] == "range_not_satisfiable"
+    assert beyond.headers["content-range"] == f"bytes */{size}"

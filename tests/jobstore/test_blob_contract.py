@@ -87,3 +87,21 @@ def test_expired_objects_are_unreadable_and_swept(store: BlobStore):
     assert store.remove_expired() == 1
     assert store.remove_expired() == 0
     assert store.get("aa11:result") == b"kept"
+
+
+def test_size_is_what_a_read_gives(store: BlobStore):
+    store.put("aa12:result", LARGE, 60)
+    store.put("aa13:result", b"", 60)
+    assert store.size("aa12:result") == len(LARGE)
+    assert store.size("aa13:result") == 0
+    assert store.size("aa14:result") is None
+
+
+@pytest.mark.parametrize(
+    "start", [1, CHUNK_BYTES - 1, CHUNK_BYTES, CHUNK_BYTES + 1, 2 * CHUNK_BYTES + 7, len(LARGE) - 1]
+)
+def test_a_read_from_an_offset_gives_the_rest(store: BlobStore, start: int):
+    store.put("aa15:result", LARGE, 60)
+    chunks = store.read("aa15:result", start)
+    assert chunks is not None
+    assert b"".join(chunks) == LARGE[start:]

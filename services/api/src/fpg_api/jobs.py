@@ -4,9 +4,11 @@ purged. Jobs are single images; a batch is the jobs of one ZIP."""
 import time
 
 from fastapi import Response
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from fpg_api.batch_report import BatchJobs
+from fpg_api.byte_ranges import limited, requested_range
 from fpg_api.deps import Caller, Services
 from fpg_api.errors import ApiError
 from jobstore import audit_events
@@ -55,19 +57,29 @@ def _job_after_waiting(services: Services, job_id: str, seconds: float) -> JobRe
     return services.records.get_job(job_id)
 
 
-def result_response(services: Services, job: JobRecord) -> Response:
-    """The anonymized image of a finished job; never anything else."""
+def result_response(
+    services: Services, job: JobRecord, range_header: str | None = None
+) -> Response:
+    """The anonymized image of a finished job, streamed from the store with its length (or the
+    one byte range asked for: 206); never anything else."""
     if job.status is JobStatus.FAILED:
         raise ApiError(409, "job_failed", f"the image could not be anonymized: {job.error}")
     if job.status is not JobStatus.DONE:
         raise ApiError(409, "not_ready", f"the job is {job.status.value}; try again shortly")
-    data = services.blobs.get(result_key(job.id))
-    if data is None or job.content_type is None:
+    key = result_key(job.id)
+    size = services.blobs.size(key)
+    wanted = None if size is None else requested_range(range_header, size)
+    chunks = services.blobs.read(key, wanted.first if wanted else 0)
+    if size is None or chunks is None or job.content_type is None:
         raise ApiError(404, "not_found", f"the result of job {job.id} expired or was deleted")
-    return Response(
-        data,
-        media_type=job.content_type,
-        headers={"X-Faces": str(job.faces or 0), "X-Job-Id": job.id},
+    headers = {"X-Faces": str(job.faces or 0), "X-Job-Id": job.id, "Accept-Ranges": "bytes"}
+    if wanted is None:
+        headers["Content-Length"] = str(size)
+        return StreamingResponse(chunks, media_type=job.content_type, headers=headers)
+    headers["Content-Length"] = str(wanted.length)
+    headers["Content-Range"] = wanted.content_range(size)
+    return StreamingResponse(
+        limited(chunks, wanted.length), 206, media_type=job.content_type, headers=headers
     )
 
 

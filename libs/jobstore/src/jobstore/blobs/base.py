@@ -15,9 +15,14 @@ class BlobStore(ABC):
         none, never a part. It expires ``ttl_seconds`` from now."""
 
     @abstractmethod
-    def read(self, key: str) -> Iterator[bytes] | None:
-        """The object's bytes in chunks, or None when it is absent or expired. The object is
-        opened before this returns, so one deleted while its chunks are read is still read whole."""
+    def read(self, key: str, start: int = 0) -> Iterator[bytes] | None:
+        """The object's bytes from ``start`` (at most its size) in chunks, or None when it is
+        absent or expired. The object is opened before this returns, so one deleted while its
+        chunks are read is still read whole."""
+
+    @abstractmethod
+    def size(self, key: str) -> int | None:
+        """How many bytes ``read`` would give from the start, or None when it would find none."""
 
     @abstractmethod
     def exists(self, key: str) -> bool:

@@ -51,7 +51,7 @@ class DirectoryBlobStore(BlobStore):
             raise
         _fsync_directory(path.parent)  # the rename itself survives a crash
 
-    def read(self, key: str) -> Iterator[bytes] | None:
+    def read(self, key: str, start: int = 0) -> Iterator[bytes] | None:
         try:
             handle = self._path(key).open("rb")
         except FileNotFoundError:
@@ -59,13 +59,18 @@ class DirectoryBlobStore(BlobStore):
         if _expired(os.fstat(handle.fileno()).st_mtime):
             handle.close()
             return None
+        handle.seek(start)
         return _chunks_of(handle)
 
-    def exists(self, key: str) -> bool:
+    def size(self, key: str) -> int | None:
         try:
-            return not _expired(self._path(key).stat().st_mtime)
+            status = self._path(key).stat()
         except FileNotFoundError:
-            return False
+            return None
+        return None if _expired(status.st_mtime) else status.st_size
+
+    def exists(self, key: str) -> bool:
+        return self.size(key) is not None
 
     def delete(self, *keys: str) -> None:
         for key in keys:

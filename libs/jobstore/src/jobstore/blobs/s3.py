@@ -65,9 +65,10 @@ class S3BlobStore(BlobStore):
             Config=TRANSFER,
         )
 
-    def read(self, key: str) -> Iterator[bytes] | None:
+    def read(self, key: str, start: int = 0) -> Iterator[bytes] | None:
+        byte_range = {"Range": f"bytes={start}-"} if start else {}
         try:
-            answer = self._client.get_object(Bucket=self.bucket, Key=self._name(key))
+            answer = self._client.get_object(Bucket=self.bucket, Key=self._name(key), **byte_range)
         except ClientError as error:
             if _not_found(error):
                 return None
@@ -77,9 +78,12 @@ class S3BlobStore(BlobStore):
             return None
         return _chunks_of(answer["Body"])
 
+    def size(self, key: str) -> int | None:
+        head = self._head(self._name(key))
+        return None if head is None or _expired(head["Metadata"]) else int(head["ContentLength"])
+
     def exists(self, key: str) -> bool:
-        metadata = self._metadata(self._name(key))
-        return metadata is not None and not _expired(metadata)
+        return self.size(key) is not None
 
     def delete(self, *keys: str) -> None:
         names = [self._name(key) for key in keys]
@@ -99,8 +103,8 @@ class S3BlobStore(BlobStore):
         )
         for page in pages:
             for entry in page.get("Contents", []):
-                metadata = self._metadata(entry["Key"])
-                if metadata is not None and _expired(metadata):
+                head = self._head(entry["Key"])
+                if head is not None and _expired(head["Metadata"]):
                     expired.append(entry["Key"])
         for start in range(0, len(expired), DELETE_BATCH):
             self._client.delete_objects(
@@ -109,15 +113,14 @@ class S3BlobStore(BlobStore):
             )
         return len(expired)
 
-    def _metadata(self, name: str) -> dict[str, str] | None:
+    def _head(self, name: str) -> dict[str, Any] | None:
         try:
-            answer = self._client.head_object(Bucket=self.bucket, Key=name)
+            head: dict[str, Any] = self._client.head_object(Bucket=self.bucket, Key=name)
         except ClientError as error:
             if _not_found(error):
                 return None
             raise
-        metadata: dict[str, str] = answer["Metadata"]
-        return metadata
+        return head
 
 
 def _not_found(error: ClientError) -> bool:

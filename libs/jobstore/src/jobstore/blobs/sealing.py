@@ -89,7 +89,9 @@ class SealedBlobStore(BlobStore):
             raise
         self.keys.keep_only(key, key_id)
 
-    def read(self, key: str) -> Iterator[bytes] | None:
+    def read(self, key: str, start: int = 0) -> Iterator[bytes] | None:
+        """From ``start`` on, the stored object is read from the segment that holds it: a range
+        of a large object costs that range, not everything before it."""
         if not self.keys.exists(key):
             return None
         sealed = self.inner.read(key)
@@ -98,8 +100,24 @@ class SealedBlobStore(BlobStore):
         header, rest = _split_header(sealed)
         data_key = self.keys.get(key, header[len(MAGIC) :])
         if data_key is None:
+            _close(sealed)  # started, so closing it releases the file or connection now
             return None  # destroyed meanwhile: gone for good
-        return _opened(rest, AESGCM(data_key), key.encode())
+        first_segment = start // SEGMENT_BYTES
+        if first_segment > 0:
+            _close(sealed)
+            rest = self.inner.read(
+                key, HEADER_BYTES + first_segment * SEALED_SEGMENT_BYTES
+            ) or iter(())
+        plain = _opened(rest, AESGCM(data_key), key.encode(), first_segment)
+        return _skipped(plain, start - first_segment * SEGMENT_BYTES)
+
+    def size(self, key: str) -> int | None:
+        sealed = self.inner.size(key) if self.keys.exists(key) else None
+        if sealed is None or sealed < HEADER_BYTES + TAG_BYTES:
+            return None
+        body = sealed - HEADER_BYTES
+        segments = -(-body // SEALED_SEGMENT_BYTES)  # the last one may be short, never empty
+        return body - segments * TAG_BYTES
 
     def exists(self, key: str) -> bool:
         return self.keys.exists(key) and self.inner.exists(key)
@@ -130,8 +148,30 @@ def _split_header(sealed: Iterator[bytes]) -> tuple[bytes, Iterator[bytes]]:
 
 
 def _prepended(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield first
-    yield from rest
+    try:
+        yield first
+        yield from rest
+    finally:
+        _close(rest)
+
+
+def _close(chunks: Iterator[bytes]) -> None:
+    """Release what an unfinished read holds (a file, a connection) now, not at collection."""
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
+
+
+def _skipped(chunks: Iterator[bytes], skip: int) -> Iterator[bytes]:
+    try:
+        for chunk in chunks:
+            if skip >= len(chunk):
+                skip -= len(chunk)
+                continue
+            yield chunk[skip:]
+            skip = 0
+    finally:
+        _close(chunks)
 
 
 def _associated_data(key: bytes, last: bool) -> bytes:
@@ -157,9 +197,9 @@ def _sealed(chunks: Iterable[bytes], cipher: AESGCM, key_id: bytes, key: bytes) 
     yield cipher.encrypt(_nonce(index), bytes(pending), _associated_data(key, last=True))
 
 
-def _opened(sealed: Iterator[bytes], cipher: AESGCM, key: bytes) -> Iterator[bytes]:
+def _opened(sealed: Iterator[bytes], cipher: AESGCM, key: bytes, index: int = 0) -> Iterator[bytes]:
+    """Decrypt segments ``index``, ``index + 1``, ... to the last."""
     pending = bytearray()
-    index = 0
     try:
         for chunk in sealed:
             pending += chunk
@@ -171,3 +211,5 @@ def _opened(sealed: Iterator[bytes], cipher: AESGCM, key: bytes) -> Iterator[byt
         yield cipher.decrypt(_nonce(index), bytes(pending), _associated_data(key, last=True))
     except InvalidTag as error:
         raise UnreadableBlobError(f"blob {key.decode()!r} failed authentication") from error
+    finally:
+        _close(sealed)

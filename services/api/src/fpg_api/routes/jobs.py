@@ -1,4 +1,6 @@
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
 
 from fpg_api.deps import ServicesDep, SubmitterDep
 from fpg_api.errors import error_responses
@@ -42,11 +44,17 @@ def get_job(services: ServicesDep, caller: SubmitterDep, job_id: UploadId) -> Jo
     response_class=Response,
     responses={
         200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}},
-        **error_responses(404, 409),
+        206: {"description": "The byte range asked for (`Range: bytes=FIRST-LAST`)"},
+        **error_responses(404, 409, 416),
     },
 )
-def get_job_result(services: ServicesDep, caller: SubmitterDep, job_id: UploadId) -> Response:
-    return result_response(services, found_job(services, job_id, caller))
+def get_job_result(
+    services: ServicesDep,
+    caller: SubmitterDep,
+    job_id: UploadId,
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+) -> Response:
+    return result_response(services, found_job(services, job_id, caller), range_header)
 
 
 @router.delete(
