@@ -538,6 +538,7 @@ BREAKS: dict[str, tuple[str, Callable[[list[Doc]], object]]] = {
     ),
     "misspelt setting": ("settings", lambda d: _configmap(d).update(FPG_TASK_HARD_LIMIT="150")),
     "invalid setting": ("settings", lambda d: _configmap(d).update(FPG_RETENTION_SECONDS="10")),
+    "blobs in Redis": ("settings", lambda d: _configmap(d).update(FPG_BLOB_URL="redis://r:6379")),
     "redis url host": (
         "redis url",
         lambda d: _set_env(d, "fpg-worker", "FPG_REDIS_URL", "redis://localhost:6379/0"),

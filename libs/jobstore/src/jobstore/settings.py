@@ -17,6 +17,7 @@ class StoreSettings(BaseSettings):
     )
     blob_url: str = Field(
         default="file:./var/blobs",
+        pattern=r"^(file:.+|s3://[^/?]+.*)$",
         description="Where originals and results are stored, encrypted: a directory "
         "(file:PATH, shared by the gateway and every worker) or an S3-compatible bucket "
         "(s3://BUCKET/PREFIX[?sse=AES256|aws:kms]; endpoint, region and credentials from "
