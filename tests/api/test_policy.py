@@ -5,6 +5,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from blurcore.policy import ProtectionPolicy
+from fpg_api.settings import GatewaySettings
+
 from ..conftest import private_redis, running_stack, wait_for_batch, wait_for_job, zip_of
 
 HOSTILE = {"mediapipe_confidence": "0.99", "centerface_confidence": "0.99"}
@@ -56,6 +59,24 @@ def test_stricter_settings_are_accepted_as_asked(client, astronaut_jpeg):
         0.1,
         "thorough",
     )
+
+
+def test_detection_on_a_copy_larger_than_the_workers_are_sized_for_is_refused(
+    client, astronaut_jpeg
+):
+    answer = client.post(
+        "/v1/images",
+        files={"file": ("me.jpg", astronaut_jpeg)},
+        data={"max_detection_side": "8192"},
+    )
+    assert answer.status_code == 422
+    assert answer.json()["code"] == "detection_side_too_large"
+    assert "FPG_MAX_DETECTION_SIDE" in answer.json()["message"]
+
+
+def test_settings_refuse_a_policy_floor_above_the_ceiling():
+    with pytest.raises(ValueError, match="every request would be refused"):
+        GatewaySettings(policy=ProtectionPolicy(min_detection_side=4096), max_detection_side=2048)
 
 
 @pytest.fixture(scope="module")

@@ -59,3 +59,16 @@ def params_within_policy(
             ],
         )
     return params
+
+
+def within_detection_ceiling(params: AnonymizeParams, ceiling: int) -> AnonymizeParams:
+    """``params``, or 422 when they ask for detection on a copy larger than ``ceiling``: the
+    detectors' memory in the worker grows with it, and the workers are sized for the ceiling."""
+    if params.max_detection_side > ceiling:
+        raise ApiError(
+            422,
+            "detection_side_too_large",
+            f"max_detection_side={params.max_detection_side} is above this service's limit of "
+            f"{ceiling} (FPG_MAX_DETECTION_SIDE): the workers' memory is sized for it",
+        )
+    return params

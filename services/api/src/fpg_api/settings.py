@@ -4,6 +4,7 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
+from blurcore.params import MIN_DETECTION_SIDE
 from blurcore.policy import ProtectionPolicy
 from fpg_api.policy import PolicySettings
 from fpg_audit.settings import AuditSettings
@@ -35,6 +36,14 @@ class GatewaySettings(StoreSettings, AuditSettings):
         description="Most bytes a ZIP may inflate to, all entries together.",
     )
     max_batch_entries: int = Field(default=5000, ge=1, description="Most files in one ZIP.")
+    max_detection_side: int = Field(
+        default=2048,
+        ge=MIN_DETECTION_SIDE,
+        description="The largest max_detection_side a request may ask for. The detectors keep "
+        "memory for the largest input they have seen: a warm worker process holds ~1,060 MiB "
+        "after 2048 px, 2.1 GiB after a 3000x3000 view (measured); the worker sizing rule in "
+        "docs/deployment.md assumes 2048.",
+    )
     max_uploads_per_client: int = Field(
         default=4,
         ge=1,
@@ -86,5 +95,14 @@ class GatewaySettings(StoreSettings, AuditSettings):
             raise ValueError(
                 f"FPG_UPLOAD_MEMORY_BUDGET_BYTES must be at least {UPLOAD_COPIES} times the "
                 "largest upload allowed, or that upload could never be admitted"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _policy_floor_under_the_ceiling(self) -> Self:
+        if self.policy.min_detection_side > self.max_detection_side:
+            raise ValueError(
+                "FPG_POLICY_MIN_DETECTION_SIDE is above FPG_MAX_DETECTION_SIDE: every request "
+                "would be refused"
             )
         return self

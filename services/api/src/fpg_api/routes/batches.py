@@ -7,7 +7,7 @@ from fpg_api.batch_report import REPORT_NAME, batch_progress, result_zip
 from fpg_api.deps import ServicesDep, SubmitterDep
 from fpg_api.errors import ApiError, error_responses
 from fpg_api.jobs import found_batch, purge_batch
-from fpg_api.policy import params_within_policy
+from fpg_api.policy import params_within_policy, within_detection_ceiling
 from fpg_api.schemas import BatchAccepted, BatchProgress, BatchUpload, UploadId
 from fpg_api.submission import submit_batch
 
@@ -27,7 +27,11 @@ async def create_batch(
     response: Response,
     upload: Annotated[BatchUpload, Form(media_type="multipart/form-data")],
 ) -> BatchAccepted:
-    params = params_within_policy(upload, (await request.form()).keys(), services.settings.policy)
+    settings = services.settings
+    params = within_detection_ceiling(
+        params_within_policy(upload, (await request.form()).keys(), settings.policy),
+        settings.max_detection_side,
+    )
     data = await upload.file.read()
     batch = await run_in_threadpool(
         submit_batch, services, data, upload.file.filename or "batch.zip", params, caller

@@ -7,7 +7,7 @@ from blurcore import AnimatedImageError, ImageTooLargeError, UnsupportedImageErr
 from fpg_api.deps import ServicesDep, SubmitterDep
 from fpg_api.errors import ApiError, error_responses
 from fpg_api.jobs import result_response, wait_until_finished
-from fpg_api.policy import params_within_policy
+from fpg_api.policy import params_within_policy, within_detection_ceiling
 from fpg_api.schemas import ImageUpload, JobAccepted, WaitSeconds
 from fpg_api.submission import submit_job
 from jobstore.records import JobRecord, JobStatus
@@ -45,7 +45,11 @@ async def create_image_job(
     upload: Annotated[ImageUpload, Form(media_type="multipart/form-data")],
     wait: Annotated[WaitSeconds, Query()] = 0.0,
 ) -> JobAccepted | Response:
-    params = params_within_policy(upload, (await request.form()).keys(), services.settings.policy)
+    settings = services.settings
+    params = within_detection_ceiling(
+        params_within_policy(upload, (await request.form()).keys(), settings.policy),
+        settings.max_detection_side,
+    )
     data = await upload.file.read()
     if not data:
         raise ApiError(400, "empty_file", "the uploaded file is empty")
