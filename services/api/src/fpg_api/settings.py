@@ -44,8 +44,10 @@ class GatewaySettings(StoreSettings, AuditSettings):
         "after 2048 px, 2.1 GiB after a 3000x3000 view (measured); the worker sizing rule in "
         "docs/deployment.md assumes 2048.",
     )
+    # Above what one well-behaved client runs at once (the web page: 3; the load bench: 4), with
+    # room for the moment between an answer and the release of its slot.
     max_uploads_per_client: int = Field(
-        default=4,
+        default=8,
         ge=1,
         description="Uploads one client (API key, or address without keys) may have in flight "
         "to one gateway process; past it 429 with Retry-After.",

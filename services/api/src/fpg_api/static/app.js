@@ -319,7 +319,7 @@ async function resultUrl(url) {
 }
 
 function transient(status) {
-  return status === 0 || status === 502 || status === 503 || status === 504;
+  return status === 0 || status === 429 || status === 502 || status === 503 || status === 504;
 }
 
 /** An error to show: a dictionary key, its values, the server's own words, and whether trying
