@@ -7,7 +7,6 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,8 @@ from fpg_audit.export import FileFormat, write_export
 from fpg_audit.schema import api_keys, audit_records
 from fpg_audit.settings import AuditSettings
 from fpg_audit.store import PruneRefusedError
+
+from .writers import append_from_threads
 
 KEY = "k" * 64
 EVERY_RECORDS = 2
@@ -246,17 +247,7 @@ def test_concurrent_writers_keep_one_checkpoint_chain(store, database_url, check
         for _ in range(4)
     ]
 
-    def write(writer: AuditStore, offset: int) -> None:
-        for number in range(10):
-            writer.append(_event(offset * 100 + number))
-
-    threads = [threading.Thread(target=write, args=(w, i)) for i, w in enumerate(writers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for writer in writers:
-        writer.close()
+    append_from_threads(writers, _event)
     report = writers[0].verify()
     assert (report.ok, report.records) == (True, 40), report.findings
     checkpoints = _checkpoints(writers[0])

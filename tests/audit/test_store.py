@@ -2,7 +2,6 @@
 PostgreSQL server of this machine (skipped, saying so, where none answers)."""
 
 import json
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +17,8 @@ from fpg_audit.database import alembic_config, migrate
 from fpg_audit.export import FileFormat, verify_export, write_export
 from fpg_audit.schema import api_keys, audit_records, metadata
 from jobstore.audit_events import result_expired
+
+from .writers import append_from_threads
 
 
 @pytest.fixture
@@ -157,17 +158,7 @@ def test_a_rehashed_row_still_breaks_the_next_link(store):
 def test_concurrent_writers_keep_one_unbroken_chain(database_url, store):
     writers = [AuditStore.connect(database_url) for _ in range(4)]
 
-    def write(writer: AuditStore, offset: int) -> None:
-        for number in range(10):
-            writer.append(_image(offset * 100 + number))
-
-    threads = [threading.Thread(target=write, args=(w, i)) for i, w in enumerate(writers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for writer in writers:
-        writer.close()
+    append_from_threads(writers, _image)
     report = store.verify()
     assert (report.ok, report.records) == (True, 40)
 
