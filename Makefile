@@ -64,20 +64,20 @@ eval: $(STAMP) ## Score the default profile on the shared dev set (DATASET=..., 
 
 bench: $(STAMP) ## Measure quality and speed side by side; writes docs/benchmarks.md
 	@$(call apt_install,$(BENCH_PACKAGES))
-	UV=$(UV) $(VENV)/bin/python bench/run_benchmarks.py --dataset $(DATASET) --out docs/benchmarks.md \
+	UV=$(UV) $(VENV)/bin/python -m bench.run_benchmarks --dataset $(DATASET) --out docs/benchmarks.md \
 	  $(if $(wildcard $(DATASET)/../dev2/annotations.json),--sweep-dataset $(DATASET)/../dev2)
 
 VIDEO_DATASET ?= ../shared/data/faces/video
 bench-video: $(STAMP) ## Videos side by side with deface (quality, speed, memory over a 10-minute clip); writes docs/video-benchmarks.md
-	UV=$(UV) $(VENV)/bin/python bench/video_bench.py --dataset $(VIDEO_DATASET) --out docs/video-benchmarks.md
+	UV=$(UV) $(VENV)/bin/python -m bench.video_bench --dataset $(VIDEO_DATASET) --out docs/video-benchmarks.md
 
 bench-scaling: $(STAMP) ## Service and library at 1, 2, 4, ... processes up to the core count; writes docs/scaling.md
 	@$(call apt_install,$(BENCH_PACKAGES))
-	UV=$(UV) $(VENV)/bin/python bench/scaling_bench.py --dataset $(DATASET) --out docs/scaling.md
+	UV=$(UV) $(VENV)/bin/python -m bench.scaling_bench --dataset $(DATASET) --out docs/scaling.md
 
 bench-load: $(STAMP) ## 5,000 images through a local stack with hey: errors, latency, memory growth; writes docs/reliability.md
 	@$(call apt_install,$(LOAD_BENCH_PACKAGES))
-	$(VENV)/bin/python bench/load_bench.py --requests 5000 --out docs/reliability.md
+	$(VENV)/bin/python -m bench.load_bench --requests 5000 --out docs/reliability.md
 
 deploy-check: $(STAMP) ## Check deploy/ offline: kustomize, schemas, KEDA, compose, hadolint, checkov, nginx -t
 	@$(call apt_install,nginx)

@@ -3,7 +3,10 @@
 Runs in deface's own environment, never in the project's (deface pulls in opencv-python)::
 
     uv run --isolated --no-project --with deface==1.5.0 --with onnxruntime --with onnx \
-        python bench/deface_timing.py --rounds 5 --masks masks.npz FILE...
+        python -m bench.deface_timing --rounds 5 --masks masks.npz FILE...
+
+from the repository root: ``bench/__init__.py`` imports nothing, and ``rounds`` only the
+standard library.
 
 Each image is decoded with imageio, searched by CenterFace (threshold 0.2), blurred in ellipses
 1.3 times the boxes and encoded again (JPEG quality 90, as blurcore writes), all from bytes in
@@ -25,7 +28,8 @@ import numpy.typing as npt
 import skimage.draw
 from deface.centerface import CenterFace
 from deface.deface import anonymize_frame, scale_bb
-from rounds import Payload, read_payloads, time_rounds
+
+from .rounds import Payload, read_payloads, time_rounds
 
 THRESHOLD = 0.2  # deface's default
 MASK_SCALE = 1.3  # deface's default

@@ -43,7 +43,7 @@ run() {
   local dataset=../shared/data/faces/dev  # copied, not linked: the page names it as here
   [ -d $dataset ] || { mkdir -p ../shared/data/faces && cp -r "$STAGE/dev" $dataset; }
   { lscpu; python3 -m pip list; redis-server --version; } >"$OUT/machine.txt" 2>&1
-  python3 bench/scaling_bench.py --dataset $dataset --out "$OUT/scaling.md" 2>&1 | tee "$OUT/bench.log" | grep '^bench:'
+  python3 -m bench.scaling_bench --dataset $dataset --out "$OUT/scaling.md" 2>&1 | tee "$OUT/bench.log" | grep '^bench:'
   cat "$OUT/scaling.md"
   gzip -c /tmp/fpg-bench-service.log >"$OUT/service.log.gz"
 }

@@ -5,12 +5,13 @@ then sends N single-image requests (`?wait=30`, C at a time) and reports the sta
 latency percentiles, the throughput, and the resident memory of gateway and workers before and
 after, so a leak shows as growth per 1,000 images. Everything stays on 127.0.0.1.
 
-    uv run python bench/load_bench.py [--requests 1000] [--concurrency 4] [--out FILE.md]
+    uv run python -m bench.load_bench [--requests 1000] [--concurrency 4] [--out FILE.md]
+
+The figures go into ``--out`` between ``<!-- load-bench:start -->`` and ``<!-- load-bench:end -->``,
+replacing the last run's; the rest of that page is written by hand.
 """
 
-import argparse
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -25,10 +26,13 @@ from PIL import Image
 
 from fpg_api.localstack import free_port, start_gateway, start_private_redis, start_worker, stop_all
 
-REPORT_START = "<!-- load-bench:start -->"
-REPORT_END = "<!-- load-bench:end -->"
+from .page import fill, machine_header, markdown_table, met
+from .runner import DOCS, bench_options, publish_section
+
+SECTION = "load-bench"
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 FLAT_MIB_PER_1000 = 20
+WAIT_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,7 @@ def run_load(image: bytes, requests: int, concurrency: int, workers: int) -> Loa
         processes.append(worker)
         gateway = start_gateway(redis_url, "127.0.0.1", port, extra_env=env)
         processes.append(gateway)
-        url = f"http://127.0.0.1:{port}/v1/images?wait=30"
+        url = f"http://127.0.0.1:{port}/v1/images?wait={WAIT_SECONDS}"
         with tempfile.TemporaryDirectory() as folder:
             body, content_type = _multipart_body(image, Path(folder))
             _hey(url, body, content_type, max(20, requests // 20), concurrency)  # warm-up
@@ -143,60 +147,45 @@ def run_load(image: bytes, requests: int, concurrency: int, workers: int) -> Loa
     )
 
 
-def _markdown(figures: LoadFigures, command: str) -> str:
+def load_section(figures: LoadFigures) -> str:
     answered = figures.status_codes.get("200", 0)
     all_ok = answered == figures.requests
     others = [f"{code}: {n}" for code, n in figures.status_codes.items() if code != "200"]
-    machine = platform.processor() or platform.machine()
-    lines = [
-        REPORT_START,
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine}, "
-        f"{os.cpu_count()} cores, with `{command}`: {figures.requests} requests, "
-        f"{figures.concurrency} at a time, one 512x512 portrait each with `?wait=30`, "
-        f"worker processes = cores, {figures.seconds:.0f} s in all.",
-        "",
-        "| figure | value | target | met? |",
-        "|---|---|---|---|",
-        f"| answered 200 | {answered} of {figures.requests} | all | {_met(all_ok)} |",
-        f"| any other answer | {', '.join(others) or 'none'} | none | {_met(all_ok)} |",
-        f"| throughput | {figures.requests_per_second:.1f} images/s | | |",
+    rows = [
+        ["answered 200", f"{answered} of {figures.requests}", "all", met(all_ok)],
+        ["any other answer", ", ".join(others) or "none", "none", met(all_ok)],
+        ["throughput", f"{figures.requests_per_second:.1f} images/s", "", ""],
+        *([f"latency {name}", f"{ms:.0f} ms", "", ""] for name, ms in figures.latency_ms.items()),
     ]
-    lines += [f"| latency {name} | {ms:.0f} ms | | |" for name, ms in figures.latency_ms.items()]
     for name, (before, after) in (
         ("gateway", figures.gateway_mib),
         ("workers", figures.workers_mib),
     ):
         growth = (after - before) * 1000 / figures.requests
-        lines.append(
-            f"| {name} memory (RSS, all its processes) | {before:.0f} MiB after warm-up, "
-            f"{after:.0f} MiB after the run: {growth:+.1f} MiB per 1,000 images "
-            f"| flat (< {FLAT_MIB_PER_1000} MiB per 1,000) | {_met(growth < FLAT_MIB_PER_1000)} |"
+        rows.append(
+            [
+                f"{name} memory (RSS, all its processes)",
+                f"{before:.0f} MiB after warm-up, {after:.0f} MiB after the run: "
+                f"{growth:+.1f} MiB per 1,000 images",
+                f"flat (< {FLAT_MIB_PER_1000} MiB per 1,000)",
+                met(growth < FLAT_MIB_PER_1000),
+            ]
         )
-    lines.append(REPORT_END)
-    return "\n".join(lines)
-
-
-def _met(condition: bool) -> str:
-    return "yes" if condition else "no"
-
-
-def _write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else ""
-    if REPORT_START in text:
-        head, rest = text.split(REPORT_START, 1)
-        text = head + section + rest.split(REPORT_END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    path.write_text(text)
+    return fill(
+        "load",
+        requests=str(figures.requests),
+        concurrency=str(figures.concurrency),
+        wait=str(WAIT_SECONDS),
+        seconds=f"{figures.seconds:.0f}",
+        machine=machine_header(),
+        table=markdown_table(["figure", "value", "target", "met?"], rows),
+    )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = bench_options(__doc__, DOCS / "reliability.md", dataset=None)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--out", type=Path, default=Path("docs/reliability.md"))
     args = parser.parse_args()
     if shutil.which("hey") is None:
         raise SystemExit(
@@ -205,13 +194,7 @@ def main() -> int:
     portrait = Path(tempfile.mkdtemp()) / "portrait.jpg"
     Image.fromarray(skimage.data.astronaut()).save(portrait, format="JPEG", quality=90)
     figures = run_load(portrait.read_bytes(), args.requests, args.concurrency, os.cpu_count() or 1)
-    command = (
-        f"make bench-load (bench/load_bench.py --requests {args.requests} "
-        f"--concurrency {args.concurrency})"
-    )
-    section = _markdown(figures, command)
-    print(section)
-    _write_section(args.out, section)
+    publish_section(load_section(figures), args.out, SECTION)
     return 0
 
 

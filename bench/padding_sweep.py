@@ -7,8 +7,6 @@ boxes and scored by the pixels it would anonymize, so the rows differ in geometr
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from page import markdown_table, progress
-
 from blurcore import imageio
 from blurcore.anonymize import region_mask
 from blurcore.boxes import Boxes, pad
@@ -16,6 +14,9 @@ from blurcore.evaluation import Sample
 from blurcore.params import AnonymizeParams, Shape
 from blurcore.pipeline import Anonymizer
 from blurcore.scoring import score_image, summarize
+
+from .page import fill, markdown_table
+from .runner import progress
 
 PADDINGS = (1.2, 1.3, 1.4, 1.5, 1.6, 1.8, 2.0)
 BUCKETS = ("<16", ">=16", "64-128", ">=128")
@@ -79,7 +80,7 @@ def sweep(samples: Sequence[Sample]) -> list[Geometry]:
     return rows
 
 
-def padding_section(rows: Sequence[Geometry], datasets: Sequence[str]) -> list[str]:
+def padding_section(rows: Sequence[Geometry], datasets: Sequence[str]) -> str:
     default = AnonymizeParams()
     table = [
         [
@@ -104,13 +105,4 @@ def padding_section(rows: Sequence[Geometry], datasets: Sequence[str]) -> list[s
         "negatives' pixels anonymized",
     ]
     names = ", ".join(f"`{path}`" for path in datasets)
-    return [
-        "## 5. Padding and shape",
-        "",
-        f"The default profile's boxes on {names}, padded and shaped each way and scored by the "
-        "pixels that would be anonymized. Protection climbs steeply up to 1.5 and slowly after "
-        "1.6, where the ellipse spans what deface's does (its `mask_scale` 1.3 grows each side "
-        "by 30%); the default sits there.",
-        "",
-        *markdown_table(header, table),
-    ]
+    return fill("padding", datasets=names, table=markdown_table(header, table))

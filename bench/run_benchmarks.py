@@ -4,8 +4,8 @@ Writes docs/benchmarks.md (overwritten each run) and prints the same page. Needs
 evaluation set (../shared/data/faces/dev); without it, says so and exits 0 without writing.
 ``--only service`` measures the service section alone and prints it, writing nothing.
 
-    uv run python bench/run_benchmarks.py [--dataset DIR] [--out FILE] [--rounds N]
-        [--only service]
+    uv run python -m bench.run_benchmarks [--dataset DIR] [--out FILE] [--rounds N]
+        [--only service] [--limit N]
 """
 
 import argparse
@@ -26,20 +26,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from padding_sweep import Geometry, padding_section, sweep
-from page import (
-    DEFAULT_DATASET,
-    REPO_ROOT,
-    Check,
-    checks_table,
-    display_path,
-    machine_lines,
-    markdown_table,
-    progress,
-    publish,
-)
-from rounds import Payload, read_payloads, time_rounds
-from service_bench import SERVICE_ROUNDS, ServiceFigures, measure_service, service_section
 
 from blurcore.evaluation import Sample, evaluate, load_samples
 from blurcore.params import AnonymizeParams, Profile
@@ -54,7 +40,21 @@ from blurcore.scoring import (
     summarize,
 )
 
-DEFAULT_OUT = REPO_ROOT / "docs" / "benchmarks.md"
+from .padding_sweep import Geometry, padding_section, sweep
+from .page import Check, checks_table, fill, machine_header, markdown_table
+from .rounds import Payload, read_payloads, time_rounds
+from .runner import (
+    DEV_PHOTOS,
+    DOCS,
+    REPO_ROOT,
+    annotated_photos,
+    display_path,
+    progress,
+    run_page,
+    spread,
+)
+from .service_bench import SERVICE_ROUNDS, ServiceFigures, measure_service, service_section
+
 DEFAULT_ROUNDS = 5
 
 TWO_CORES = 2
@@ -69,7 +69,7 @@ ONE_CORE_TARGET_CODEC_RATIO = 3.0
 OPENCV_DEFAULT_PNG_LEVEL = 1  # blurcore writes PNG at this level too
 
 DEFACE_REQUIREMENT = "deface==1.5.0"
-DEFACE_HELPER = Path(__file__).resolve().with_name("deface_timing.py")
+DEFACE_TIMING_MODULE = "bench.deface_timing"  # run from the repository root
 
 SPEED_HEADER = ["measurement", "median round (s)", "images/s", "median ms/image"]
 
@@ -335,12 +335,13 @@ def deface_environment(uv: str) -> list[str]:
     ]
 
 
-def deface_command(uv: str, helper: str, rounds: int, masks: str, files: list[str]) -> list[str]:
+def deface_command(uv: str, rounds: int, masks: str, files: list[str]) -> list[str]:
     """deface's timing helper in deface's own environment."""
     return [
         *deface_environment(uv),
         "python",
-        helper,
+        "-m",
+        DEFACE_TIMING_MODULE,
         "--rounds",
         str(rounds),
         "--masks",
@@ -351,18 +352,18 @@ def deface_command(uv: str, helper: str, rounds: int, masks: str, files: list[st
 
 def measure_deface(samples: list[Sample], rounds: int) -> DefaceRun:
     progress(f"versus deface: {DEFACE_REQUIREMENT}, onnxruntime default threads, {rounds} rounds")
-    files = [str(sample.path) for sample in samples]
+    files = [str(sample.path.resolve()) for sample in samples]
     with tempfile.TemporaryDirectory() as scratch:
         masks_file = Path(scratch) / "masks.npz"
-        command = deface_command(
-            os.environ.get("UV", "uv"), str(DEFACE_HELPER), rounds, str(masks_file), files
+        command = deface_command(os.environ.get("UV", "uv"), rounds, str(masks_file), files)
+        completed = subprocess.run(
+            command, check=True, stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT
         )
-        completed = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
         with np.load(masks_file) as archive:
             masks = [archive[f"arr_{index}"] for index in range(len(samples))]
     result = json.loads(completed.stdout)
     speed = Speed(result["timings"])
-    shown = deface_command("uv", display_path(DEFACE_HELPER), rounds, "MASKS.npz", ["FILE..."])
+    shown = deface_command("uv", rounds, "MASKS.npz", ["FILE..."])
     return DefaceRun(
         speed=speed,
         report=score_deface(samples, result["detections"], masks, speed),
@@ -415,12 +416,7 @@ def deface_checks(ours: Speed, deface: DefaceRun) -> list[Check]:
 # The page
 
 
-def deface_line(deface_versions: dict[str, str]) -> str:
-    deface_env = ", ".join(f"{name} {number}" for name, number in deface_versions.items())
-    return f"- deface's isolated environment: {deface_env}"
-
-
-def quality_section(qualities: list[ProfileQuality]) -> list[str]:
+def quality_section(qualities: list[ProfileQuality]) -> str:
     false_alarms = [
         [
             quality.profile.value,
@@ -434,52 +430,36 @@ def quality_section(qualities: list[ProfileQuality]) -> list[str]:
         ]
         for quality in qualities
     ]
-    return [
-        "## 1. Quality per profile",
-        "",
-        "The whole pipeline (`blurcore.evaluation.evaluate`: decode, detect, anonymize, encode) "
-        "over every photo of the dev set, scored by the data set's protocol: *protected* = at "
-        "least 80 % of the face box anonymized; *recall@0.5* = matched by a detection at IoU "
-        f"0.5. `{LARGE_FACES}` joins the 64-128 and >=128 buckets. One pass without warm-up: its "
-        "speed columns include each detector's first run on every new image size; sections 2 "
-        "and 3 give the warmed, timed figures.",
-        "",
-        *bucket_table({quality.profile.value: quality.report for quality in qualities}),
-        "",
-        *markdown_table(
-            [
-                "profile",
-                "threads",
-                "negatives touched",
-                "regions on negatives",
-                "negative pixels anonymized",
-                "images/s (cold pass)",
-                "median ms/image (cold pass)",
-            ],
-            false_alarms,
-        ),
-        "",
-        "The issue's targets for the default profile:",
-        "",
-        *checks_table(
-            [
-                check
-                for quality in qualities
-                if quality.profile is Profile.DEFAULT
-                for check in issue_checks(quality)
-            ]
-        ),
-        "",
-        "Beside them, each profile against the reference system of "
-        f"`../shared/data/faces/README.md` on this set: the fast profile against "
-        f"{CLASSIC_RECIPE.name}; default and thorough against {DEFACE_REFERENCE.name}. These are "
-        "comparisons, not targets of the issue.",
-        "",
-        *checks_table([check for quality in qualities for check in quality_checks(quality)]),
+    false_alarm_header = [
+        "profile",
+        "threads",
+        "negatives touched",
+        "regions on negatives",
+        "negative pixels anonymized",
+        "images/s (cold pass)",
+        "median ms/image (cold pass)",
     ]
+    issue = [
+        check
+        for quality in qualities
+        if quality.profile is Profile.DEFAULT
+        for check in issue_checks(quality)
+    ]
+    return fill(
+        "quality",
+        large_faces=LARGE_FACES,
+        buckets=bucket_table({quality.profile.value: quality.report for quality in qualities}),
+        false_alarms=markdown_table(false_alarm_header, false_alarms),
+        issue_checks=checks_table(issue),
+        classic_recipe=CLASSIC_RECIPE.name,
+        deface_reference=DEFACE_REFERENCE.name,
+        reference_checks=checks_table(
+            [check for quality in qualities for check in quality_checks(quality)]
+        ),
+    )
 
 
-def bucket_table(reports: dict[str, Report]) -> list[str]:
+def bucket_table(reports: dict[str, Report]) -> str:
     """Protected rate and recall per face size, one pair of columns per named report."""
     header = ["faces (longer side)", "faces"]
     for name in reports:
@@ -494,29 +474,21 @@ def bucket_table(reports: dict[str, Report]) -> list[str]:
     return markdown_table(header, rows)
 
 
-def one_core_section(speed: OneCoreSpeed) -> list[str]:
+def one_core_section(speed: OneCoreSpeed) -> str:
     rows = [
         speed_row("fast profile: `Anonymizer.process`", speed.pipeline),
         speed_row("OpenCV `imdecode` + `imencode`", speed.codec),
     ]
-    return [
-        "## 2. Fast profile on one core",
-        "",
-        f"A child process pinned to core {PINNED_CORE} (`os.sched_setaffinity`, every thread), "
-        "detector threads 1, OpenCV threads 1. Files are read into memory first; each image "
-        "is timed from bytes to bytes: decode, detect, blur, encode. Beside it, in the same "
-        "child, OpenCV decodes (`IMREAD_COLOR`) and re-encodes the same files in their format: "
-        f"JPEG quality 90 (blurcore's default) and PNG at OpenCV's default zlib level "
-        f"{OPENCV_DEFAULT_PNG_LEVEL}, which blurcore also writes. The ratio is of median round "
-        "times.",
-        "",
-        *markdown_table(SPEED_HEADER, rows),
-        "",
-        *checks_table(one_core_checks(speed)),
-    ]
+    return fill(
+        "one_core",
+        core=str(PINNED_CORE),
+        png_level=str(OPENCV_DEFAULT_PNG_LEVEL),
+        speeds=markdown_table(SPEED_HEADER, rows),
+        checks=checks_table(one_core_checks(speed)),
+    )
 
 
-def deface_section(ours: Speed, ours_report: Report, deface: DefaceRun) -> list[str]:
+def deface_section(ours: Speed, ours_report: Report, deface: DefaceRun) -> str:
     header = [
         *SPEED_HEADER,
         "protected (all)",
@@ -531,27 +503,16 @@ def deface_section(ours: Speed, ours_report: Report, deface: DefaceRun) -> list[
             *quality_cells(deface.report),
         ],
     ]
-    return [
-        "## 3. Default profile against deface",
-        "",
-        f"The same {ours.images} photos, both cores, right after one another in this run. "
-        "blurcore: `Anonymizer.process` from bytes to bytes. deface: decode with imageio, "
-        "CenterFace at threshold 0.2, `anonymize_frame` (blurred ellipses 1.3 times the boxes), "
-        "encode with imageio (JPEG quality 90), from bytes to bytes, in its own environment:",
-        "",
-        f"`{deface.command}`",
-        "",
-        "deface's quality is its raw boxes and the pixels it blurs, scored by the same protocol "
-        "(blurcore's quality is the default profile of section 1). The data set's README reports "
-        f"deface at {percent(DEFACE_REFERENCE.protected_all)} protected "
-        f"({percent(DEFACE_REFERENCE.protected_resolvable)} >= 16 px).",
-        "",
-        *markdown_table(header, rows),
-        "",
-        *bucket_table({"default": ours_report, "deface": deface.report}),
-        "",
-        *checks_table(deface_checks(ours, deface)),
-    ]
+    return fill(
+        "versus_deface",
+        photos=str(ours.images),
+        command=deface.command,
+        readme_protected_all=percent(DEFACE_REFERENCE.protected_all),
+        readme_protected_resolvable=percent(DEFACE_REFERENCE.protected_resolvable),
+        speed_and_quality=markdown_table(header, rows),
+        buckets=bucket_table({"default": ours_report, "deface": deface.report}),
+        checks=checks_table(deface_checks(ours, deface)),
+    )
 
 
 def speed_row(name: str, speed: Speed) -> list[str]:
@@ -576,46 +537,41 @@ def percent(rate: float | None) -> str:
     return "-" if rate is None else f"{rate:.1%}"
 
 
-def render_page(
-    dataset: Path,
-    rounds: int,
-    qualities: list[ProfileQuality],
-    one_core: OneCoreSpeed,
-    default_speed: Speed,
-    deface: DefaceRun,
-    service: ServiceFigures,
-    geometry: tuple[list[Geometry], list[Path]],
-) -> str:
-    default_report = next(q.report for q in qualities if q.profile is Profile.DEFAULT)
-    lines = [
-        "# Benchmarks",
-        "",
-        "Produced by `make bench` (`bench/run_benchmarks.py`), which overwrites this page. Speed "
-        f"figures are medians of {rounds} timed rounds ({SERVICE_ROUNDS} in section 4; after "
-        f"one untimed warm-up round) over the {default_speed.images} photos of "
-        f"`{display_path(dataset)}` (`images/` + `negatives/`), all measured side by side in "
-        "one run on the machine below. images/s = photos / median round time.",
-        "",
-        *machine_lines(),
-        deface_line(deface.versions),
-        "",
-        *quality_section(qualities),
-        "",
-        *one_core_section(one_core),
-        "",
-        *deface_section(default_speed, default_report, deface),
-        "",
-        *service_section(service, display_path(dataset)),
-        "",
-        *padding_section(geometry[0], [display_path(path) for path in geometry[1]]),
-    ]
-    return "\n".join(lines) + "\n"
+@dataclass(frozen=True)
+class Measured:
+    """Everything the page shows, measured in one run."""
+
+    dataset: Path
+    rounds: int
+    qualities: list[ProfileQuality]
+    one_core: OneCoreSpeed
+    default_speed: Speed
+    deface: DefaceRun
+    service: ServiceFigures
+    geometry: list[Geometry]
+    swept: list[Path]  # the data sets of the padding sweep
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+def render_page(measured: Measured) -> str:
+    default_report = next(q.report for q in measured.qualities if q.profile is Profile.DEFAULT)
+    deface_versions = measured.deface.versions
+    return fill(
+        "benchmarks",
+        rounds=str(measured.rounds),
+        service_rounds=str(SERVICE_ROUNDS),
+        photos=str(measured.default_speed.images),
+        dataset=display_path(measured.dataset),
+        machine=machine_header(),
+        deface_environment=", ".join(f"{name} {v}" for name, v in deface_versions.items()),
+        quality=quality_section(measured.qualities),
+        one_core=one_core_section(measured.one_core),
+        versus_deface=deface_section(measured.default_speed, default_report, measured.deface),
+        service=service_section(measured.service, display_path(measured.dataset)),
+        padding=padding_section(measured.geometry, [display_path(p) for p in measured.swept]),
+    )
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
     parser.add_argument("--only", choices=["service"], help="measure and print one section")
     parser.add_argument(
@@ -625,46 +581,33 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=[],
         help="more annotated sets for the padding sweep, beside --dataset (repeatable)",
     )
-    return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        samples = load_samples(args.dataset)
-    except FileNotFoundError:
-        print(
-            f"bench: the evaluation set {args.dataset} is absent (no annotations.json or "
-            "negatives.json there; see ../shared/data/faces/README.md); nothing measured, "
-            f"{args.out} left as it was.",
-            file=sys.stderr,
-        )
-        return 0
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def measure_page(args: argparse.Namespace, samples: list[Sample]) -> str | None:
     paths = [sample.path for sample in samples]
     service = measure_service(paths)  # first: it fails fast when Redis cannot start
     if args.only == "service":
-        print("\n".join(service_section(service, display_path(args.dataset))))
+        print(service_section(service, display_path(args.dataset)))
         progress(f"--only service: {args.out} left as it was")
-        return 0
-    qualities = [measure_quality(samples, profile) for profile in Profile]
-    one_core = measure_one_core(paths, args.rounds)
-    default_speed = measure_default_speed(paths, args.rounds)
-    deface = measure_deface(samples, args.rounds)
+        return None
     swept = [args.dataset, *args.sweep_dataset]
-    geometry = sweep([sample for path in swept for sample in load_samples(path)])
-    page = render_page(
-        args.dataset,
-        args.rounds,
-        qualities,
-        one_core,
-        default_speed,
-        deface,
-        service,
-        (geometry, swept),
+    measured = Measured(
+        dataset=args.dataset,
+        rounds=args.rounds,
+        qualities=[measure_quality(samples, profile) for profile in Profile],
+        one_core=measure_one_core(paths, args.rounds),
+        default_speed=measure_default_speed(paths, args.rounds),
+        deface=measure_deface(samples, args.rounds),
+        service=service,
+        geometry=sweep([s for path in swept for s in spread(load_samples(path), args.limit)]),
+        swept=swept,
     )
-    publish(page, args.out)
-    return 0
+    return render_page(measured)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    page = DOCS / "benchmarks.md"
+    return run_page(__doc__, page, DEV_PHOTOS, annotated_photos, measure_page, add_options, argv)
 
 
 if __name__ == "__main__":

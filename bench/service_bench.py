@@ -24,13 +24,15 @@ from typing import TextIO
 
 import aiohttp
 import httpx
-from page import Check, checks_table, markdown_table, progress
 from PIL import Image
-from rounds import Payload, read_payloads
 
 from blurcore.params import AnonymizeParams, Profile
 from blurcore.pipeline import Anonymizer
 from fpg_api.localstack import free_port, start_gateway, start_private_redis, start_worker, stop_all
+
+from .page import Check, checks_table, fill, markdown_table
+from .rounds import Payload, read_payloads
+from .runner import progress
 
 SERVICE_ROUNDS = 5
 REQUESTS_IN_FLIGHT_PER_WORKER_PROCESS = 2
@@ -450,52 +452,28 @@ async def worker_job_seconds(client: aiohttp.ClientSession, job_ids: list[str]) 
 # The section of the page
 
 
-def service_section(figures: ServiceFigures, dataset_label: str) -> list[str]:
+def service_section(figures: ServiceFigures, dataset_label: str) -> str:
     latency = figures.latency
     load_at_start, load_at_end = figures.load_averages
-    return [
-        "## 4. The service against the library",
-        "",
-        f"The {figures.throughput[1].service.images} photos of `{dataset_label}` through the "
-        "HTTP gateway and through blurcore alone, on the same cores, their timed rounds "
-        "alternating (library, service, library, ...) so that both meet the same load. Service: "
-        "a private Redis on a loopback port, the gateway (`uvicorn`, one process) and a Celery "
-        "worker (prefork, `FPG_INFERENCE_THREADS=1`), started by `fpg_api.localstack` as "
-        "`fpg-local` starts them; the client (`aiohttp`, asyncio) runs in the benchmark's process. "
-        f"Each photo is posted with `?wait={WAIT_SECONDS}`, "
-        f"{REQUESTS_IN_FLIGHT_PER_WORKER_PROCESS} requests in flight per worker process, largest "
-        "photo first (the order the library's shares are balanced by), its multipart body "
-        "encoded before timing (as the library's photos are read into memory first); a round "
-        "lasts from the first upload to the last image received. Library: "
-        "`Anonymizer(threads=1).process` in as many spawned processes as the worker has, the "
-        "photos shared out by pixel count, each process timing its share; a round lasts as long "
-        "as the slower process. The default profile; one untimed warm-up round, then the median "
-        f"of {SERVICE_ROUNDS} rounds. *ms/image* is the median time of one image inside: "
-        "`process()` for the library, the worker's job (fetch, `process()`, store) for the "
-        "service; *busy share* is the sum of those times over the processes' time in the rounds "
-        "(the rest they waited for work, or for the slower process to finish). *service / "
-        "library* is the median over the pairs of rounds (a library round and the service round "
-        "right after it) of the ratio of their images/s, each listed beside it; it can differ "
-        "from the ratio of the two *images/s* columns, which take each side's median round "
-        "separately. 1-minute load "
-        f"average: {load_at_start:.2f} when the section started, {load_at_end:.2f} when it ended. "
-        "The same pairing from 1 to 16 processes: [scaling.md](scaling.md).",
-        "",
-        *throughput_table(figures.throughput),
-        "",
-        f"Latency: `{latency.photo.name}` ({LATENCY_PHOTO_SIZE[0]}x{LATENCY_PHOTO_SIZE[1]}), "
-        f"{LATENCY_REQUESTS} requests one at a time with `?wait={WAIT_SECONDS}` to a worker with "
-        "1 process and nothing else queued, timed by the client from the upload to the image "
-        "received; alternating with them, `process()` on the same photo in the benchmark's own "
-        "process with 1 thread; one untimed call to each first.",
-        "",
-        *latency_table(latency),
-        "",
-        *checks_table(service_checks(figures)),
-    ]
+    return fill(
+        "service",
+        photos=str(figures.throughput[1].service.images),
+        dataset=dataset_label,
+        wait=str(WAIT_SECONDS),
+        in_flight=str(REQUESTS_IN_FLIGHT_PER_WORKER_PROCESS),
+        rounds=str(SERVICE_ROUNDS),
+        load_at_start=f"{load_at_start:.2f}",
+        load_at_end=f"{load_at_end:.2f}",
+        throughput=throughput_table(figures.throughput),
+        latency_photo=latency.photo.name,
+        latency_photo_size=f"{LATENCY_PHOTO_SIZE[0]}x{LATENCY_PHOTO_SIZE[1]}",
+        latency_requests=str(LATENCY_REQUESTS),
+        latency=latency_table(latency),
+        checks=checks_table(service_checks(figures)),
+    )
 
 
-def throughput_table(pairs: dict[int, ThroughputPair]) -> list[str]:
+def throughput_table(pairs: dict[int, ThroughputPair]) -> str:
     rows = []
     for processes, pair in pairs.items():
         rows += [
@@ -531,7 +509,7 @@ def throughput_row(name: str, throughput: Throughput, ratio: str, pair_ratios: s
     ]
 
 
-def latency_table(latency: Latency) -> list[str]:
+def latency_table(latency: Latency) -> str:
     return markdown_table(
         ["measurement", "calls", "p50 ms", "p95 ms", "p99 ms"],
         [

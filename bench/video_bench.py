@@ -5,8 +5,8 @@ Every tool paints faces black on every clip of the video set and is scored by th
 the same page. Without the video set, says so and exits 0 without writing. A full run takes
 about half an hour on two cores, most of it deface's.
 
-    uv run python bench/video_bench.py [--dataset DIR] [--out FILE] [--memory-minutes 10]
-        [--profiles fast default thorough] [--clips dev01 dev04 ...]
+    uv run python -m bench.video_bench [--dataset DIR] [--out FILE] [--memory-minutes 10]
+        [--profiles fast default thorough] [--clips dev01 dev04 ...] [--limit N]
 """
 
 import argparse
@@ -19,19 +19,6 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from statistics import mean
-
-from page import (
-    REPO_ROOT,
-    Check,
-    checks_table,
-    display_path,
-    machine_lines,
-    markdown_table,
-    progress,
-    publish,
-)
-from run_benchmarks import deface_environment
-from video_memory import memory_section
 
 from blurcore.params import AnonymizeParams, Profile
 from blurcore.pipeline import Anonymizer
@@ -48,8 +35,11 @@ from blurcore.video.evaluation import (
 )
 from blurcore.video.scoring import VIDEO_REPORT_BUCKETS, UnprotectedRun
 
-DEFAULT_DATASET = REPO_ROOT.parent / "shared" / "data" / "faces" / "video"
-DEFAULT_OUT = REPO_ROOT / "docs" / "video-benchmarks.md"
+from .page import Check, checks_table, fill, machine_header, markdown_table
+from .run_benchmarks import deface_environment
+from .runner import DOCS, SHARED_FACES, display_path, progress, run_page
+from .video_memory import memory_section
+
 QUALITY_CHECKED = (Profile.DEFAULT, Profile.THOROUGH)
 THREADS = 2  # the benchmark machine's cores; deface's onnxruntime takes every core by default
 DEFACE = "deface 1.5.0"
@@ -193,7 +183,7 @@ def target_checks(blurcore: Sequence[ToolRun], deface: ToolRun) -> list[Check]:
 # The page
 
 
-def bucket_table(runs: Sequence[ToolRun]) -> list[str]:
+def bucket_table(runs: Sequence[ToolRun]) -> str:
     """Protected share per size bucket, one column per tool; face-frames are the same for every
     tool (measurability depends on the original alone), so they are shown once."""
     reference = runs[0].evaluation.score.buckets
@@ -210,7 +200,7 @@ def bucket_table(runs: Sequence[ToolRun]) -> list[str]:
     return markdown_table(header, rows)
 
 
-def run_table(runs: Sequence[ToolRun]) -> list[str]:
+def run_table(runs: Sequence[ToolRun]) -> str:
     def cell(run: UnprotectedRun | None) -> str:
         return describe_run(run, with_clip=True)
 
@@ -226,7 +216,7 @@ def run_table(runs: Sequence[ToolRun]) -> list[str]:
     return markdown_table(header, rows)
 
 
-def speed_table(runs: Sequence[ToolRun], deface: ToolRun) -> list[str]:
+def speed_table(runs: Sequence[ToolRun], deface: ToolRun) -> str:
     rows = []
     for run in runs:
         evaluation = run.evaluation
@@ -252,7 +242,7 @@ def real_time_cell(share_of_real_time: float) -> str:
     return f"{share_of_real_time:.3f} ({1 / share_of_real_time:.1f}x slower than real time)"
 
 
-def output_table(runs: Sequence[ToolRun]) -> list[str]:
+def output_table(runs: Sequence[ToolRun]) -> str:
     rows = []
     for run in runs:
         clips = run.evaluation.clips
@@ -286,68 +276,40 @@ def output_table(runs: Sequence[ToolRun]) -> list[str]:
 
 
 def render_page(
-    dataset: Path, clips: Sequence[VideoClip], blurcore: Sequence[ToolRun], deface: ToolRun
+    dataset: Path,
+    clips: Sequence[VideoClip],
+    blurcore: Sequence[ToolRun],
+    deface: ToolRun,
+    memory: str,
 ) -> str:
+    """The page; ``memory`` is its memory section, or empty where that was not measured."""
     runs = [*blurcore, deface]
-    frames = sum(len(clip.frames) for clip in clips)
     defaults = AnonymizeParams()
-    shown_command = shlex.join(deface_command("uv", "CLIP", "OUT.mp4"))
-    lines = [
-        "# Video benchmarks",
-        "",
-        "Produced by `bench/video_bench.py`, which overwrites this page. Every tool anonymizes "
-        f"the {len(clips)} clips ({frames} annotated frames) of `{display_path(dataset)}` in a "
-        "fill mode that paints faces black, one after another in one run on the machine below, "
-        "and is scored by that set's protocol (`blurcore.video.evaluation`; see the set's "
-        "README): a face-frame is *protected* when >= 80 % of its measurable box is painted; "
-        "a *run* is consecutive frames in which a face of >= 32 px was shown unprotected. "
-        "frames/s = annotated frames / wall seconds, start-up included.",
-        "",
-        f"- blurcore: `VideoAnonymizer.process` per clip, each profile with `mode=fill` and "
-        f"otherwise default parameters ({defaults.shape.value} regions, padding "
-        f"{defaults.padding}), {THREADS} threads, one "
-        "`Anonymizer` per profile (its models load during the first clip).",
-        f"- deface: a fresh process per clip, as its users run it (`--replacewith solid` paints "
-        f"black rectangles), onnxruntime's default threads: `{shown_command}`",
-        "",
-        *machine_lines(),
-        "",
-        "## Protected face-frames",
-        "",
-        *bucket_table(runs),
-        "",
-        "## Longest unprotected run",
-        "",
-        "Heavily occluded tracks are those WIDER marks `occlusion: heavy` (a face hidden behind "
-        "a shoulder, say); the target leaves them out.",
-        "",
-        *run_table(runs),
-        "",
-        "## Speed",
-        "",
-        *speed_table(runs, deface),
-        "",
-        "## What the outputs kept",
-        "",
-        "Tags: `location`, `title`, `comment` and `creation_time`, stripped when no original "
-        "value is left in the output. A transposed output (lost display rotation) is turned back "
-        "before scoring, a resized one resized back.",
-        "",
-        *output_table(runs),
-        "",
-        "## Targets",
-        "",
-        *checks_table(target_checks(blurcore, deface)),
+    per_clip = [
+        fill("video_per_clip", tool=run.name, report=format_video_report(run.evaluation))
+        for run in runs
     ]
-    for run in runs:
-        lines += ["", f"## Per clip: {run.name}", "", format_video_report(run.evaluation)]
-    return "\n".join(lines) + "\n"
+    return fill(
+        "video_benchmarks",
+        clips=str(len(clips)),
+        frames=str(sum(len(clip.frames) for clip in clips)),
+        dataset=display_path(dataset),
+        shape=defaults.shape.value,
+        padding=str(defaults.padding),
+        threads=str(THREADS),
+        deface_command=shlex.join(deface_command("uv", "CLIP", "OUT.mp4")),
+        machine=machine_header(),
+        buckets=bucket_table(runs),
+        runs=run_table(runs),
+        speed=speed_table(runs, deface),
+        outputs=output_table(runs),
+        checks=checks_table(target_checks(blurcore, deface)),
+        per_clip="\n\n".join(per_clip),
+        memory=memory,
+    )
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profiles",
         nargs="+",
@@ -366,29 +328,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=10.0,
         help="also measure resident memory over a clip this long (0: skip)",
     )
-    return parser.parse_args(argv)
+
+
+def measure_page(args: argparse.Namespace, clips: list[VideoClip]) -> str:
+    uv = os.environ.get("UV", str(Path.home() / ".local" / "bin" / "uv"))
+    names = [clip.name for clip in clips]
+    blurcore = [measure_blurcore(args.dataset, profile, names) for profile in args.profiles]
+    deface = measure_deface(clips, uv)
+    memory = memory_section(args.memory_minutes) if args.memory_minutes > 0 else ""
+    return render_page(args.dataset, clips, blurcore, deface, memory)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        clips = load_clips(args.dataset, args.clips)
-    except FileNotFoundError:
-        print(
-            f"video bench: the video set {args.dataset} is absent (no annotations_video.json; "
-            f"see ../shared/data/faces/video/README.md); nothing measured, {args.out} left as it "
-            "was.",
-            file=sys.stderr,
-        )
-        return 0
-    uv = os.environ.get("UV", str(Path.home() / ".local" / "bin" / "uv"))
-    blurcore = [measure_blurcore(args.dataset, profile, args.clips) for profile in args.profiles]
-    deface = measure_deface(clips, uv)
-    page = render_page(args.dataset, clips, blurcore, deface)
-    if args.memory_minutes > 0:
-        page += "\n## Memory\n\n" + memory_section(args.memory_minutes) + "\n"
-    publish(page, args.out)
-    return 0
+    return run_page(
+        __doc__,
+        out=DOCS / "video-benchmarks.md",
+        dataset=SHARED_FACES / "video",
+        load=lambda args: load_clips(args.dataset, args.clips),
+        measure=measure_page,
+        options=add_options,
+        argv=argv,
+    )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ anonymizes it with the fast profile in a child process, and samples the child's 
 (VmRSS) as the frames go. Prints a Markdown section: the resident memory after 10%, 50% and 100%
 of each pass, and the peak.
 
-    uv run python bench/video_memory.py [--minutes 10] [--size 640x360]
+    uv run python -m bench.video_memory [--minutes 10] [--size 640x360]
 """
 
 import argparse
@@ -15,6 +15,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tests.blurcore.video.clips import AudioSpec, ClipSpec, make_clip
+
+from .page import fill, markdown_table
+from .runner import progress
 
 SAMPLE_SECONDS = 0.5
 CHECKPOINTS = (0.1, 0.5, 1.0)
@@ -39,9 +44,6 @@ VideoAnonymizer(anonymizer).process(
 
 def make_long_clip(path: Path, minutes: float, size: tuple[int, int]) -> int:
     """A ``minutes`` long 25 fps clip; its frame count."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.blurcore.video.clips import AudioSpec, ClipSpec, make_clip
-
     frames = round(minutes * 60 * 25)
     make_clip(path, ClipSpec(frames=frames, size=size, audio=(AudioSpec(),)))
     return frames
@@ -85,18 +87,18 @@ def section(
     samples: dict[str, list[tuple[float, float]]],
     peak: float,
 ) -> str:
-    lines = [
-        f"Resident memory over a {minutes:g}-minute clip ({size[0]}x{size[1]}, {frames} frames, "
-        "fast profile)",
-        "",
-        "| pass | after 10% | after 50% | after 100% |",
-        "|---|---|---|---|",
+    rows = [
+        [stage, *(f"{at(points, fraction):.0f} MiB" for fraction in CHECKPOINTS)]
+        for stage, points in samples.items()
     ]
-    for stage, points in samples.items():
-        row = " | ".join(f"{at(points, f):.0f} MiB" for f in CHECKPOINTS)
-        lines.append(f"| {stage} | {row} |")
-    lines += ["", f"Peak resident memory: {peak:.0f} MiB.", ""]
-    return "\n".join(lines)
+    return fill(
+        "video_memory",
+        minutes=f"{minutes:g}",
+        size=f"{size[0]}x{size[1]}",
+        frames=str(frames),
+        table=markdown_table(["pass", *(f"after {f:.0%}" for f in CHECKPOINTS)], rows),
+        peak=f"{peak:.0f}",
+    )
 
 
 def memory_section(minutes: float, size: tuple[int, int] = (640, 360)) -> str:
@@ -105,13 +107,15 @@ def memory_section(minutes: float, size: tuple[int, int] = (640, 360)) -> str:
         clip = Path(scratch, "long.mp4")
         started = time.perf_counter()
         frames = make_long_clip(clip, minutes, size)
-        print(f"made {frames} frames in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        progress(f"memory: made {frames} frames in {time.perf_counter() - started:.0f} s")
         samples, peak = measure(clip, Path(scratch, "out.mp4"))
     return section(minutes, size, frames, samples, peak)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--size", default="640x360")
     args = parser.parse_args()

