@@ -1,4 +1,4 @@
-"""The timing loop shared by run_benchmarks.py and deface_timing.py.
+"""The timing loop shared by the photo benchmarks and deface_timing.py.
 
 Standard library only: deface_timing.py runs in deface's own environment, without blurcore.
 """

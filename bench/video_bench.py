@@ -35,8 +35,8 @@ from blurcore.video.evaluation import (
 )
 from blurcore.video.scoring import VIDEO_REPORT_BUCKETS, UnprotectedRun
 
+from .deface import deface_environment
 from .page import Check, checks_table, fill, machine_header, markdown_table
-from .run_benchmarks import deface_environment
 from .runner import DOCS, SHARED_FACES, display_path, progress, run_page
 from .video_memory import memory_section
 
