@@ -20,6 +20,7 @@ import json
 import sys
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import imageio.v2 as imageio_v2
 import imageio.v3 as imageio_v3
@@ -54,7 +55,7 @@ def anonymize(centerface: CenterFace, payload: Payload) -> tuple[Detections, tup
         replaceimg=None,
         mosaicsize=20,
     )
-    options = {"quality": JPEG_QUALITY} if extension in {".jpg", ".jpeg"} else {}
+    options: dict[str, Any] = {"quality": JPEG_QUALITY} if extension in {".jpg", ".jpeg"} else {}
     imageio_v3.imwrite("<bytes>", frame, extension=extension, **options)
     height, width = frame.shape[:2]
     return detections, (height, width)
