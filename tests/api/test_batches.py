@@ -1,8 +1,10 @@
 import hashlib
 import io
 import json
+import os
 import struct
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -176,3 +178,30 @@ def test_post_batch_skips_and_reports_names_that_clash_outside_linux(client, ast
         ("REPORT.JSON", "skipped", "the name report.json is reserved for a file of the output"),
         ("x.jpg\\x00.exe", "skipped", "control character in name"),
     ]
+
+
+def _reset_peak_memory(pid: int) -> None:
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM starts again from now
+
+
+def _peak_memory(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    (line,) = [line for line in status.splitlines() if line.startswith("VmHWM:")]
+    return int(line.split()[1]) * 1024
+
+
+def test_a_large_zip_streams_to_the_store_not_into_the_gateways_memory(client, stack):
+    # 128 MiB of files that are not images: read whole, none held. Held in memory, as before,
+    # the upload took twice its size.
+    files = {f"data/{i:03d}.bin": os.urandom(1024 * 1024) for i in range(128)}
+    upload = zip_of(files)
+    _reset_peak_memory(stack.gateway.pid)
+    before = _peak_memory(stack.gateway.pid)
+
+    answer = client.post("/v1/batches", files={"file": ("big.zip", upload)})
+
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["total"] == 128
+    grown = _peak_memory(stack.gateway.pid) - before
+    assert grown < 48 * 1024 * 1024, f"the gateway grew by {grown / 2**20:.0f} MiB"
+    assert list(stack.blob_dir.glob("*/*:archive")) == []  # split, then gone

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from fpg_api.settings import upload_memory
 from fpg_audit import AuditStore, Role
 
 from ..conftest import Stack, private_redis, running_stack
@@ -209,3 +210,10 @@ def test_uploads_in_flight_are_bounded_per_client_and_in_total(gateway):
         assert _answer(connection, within=10)[0] == 408
     status, _raw = _answer(_stalled(gateway, third_client, declared=900 * 1024), within=10)
     assert status == 408  # admitted this time, then timed out like the others
+
+
+def test_an_image_reserves_twice_its_size_and_a_zip_at_most_twice_the_largest_image():
+    # A ZIP streams to the blob store; only one of its entries is ever in the gateway's memory.
+    assert upload_memory("/v1/images", 10 * MIB, 50 * MIB) == 20 * MIB
+    assert upload_memory("/v1/batches", 500 * MIB, 50 * MIB) == 100 * MIB
+    assert upload_memory("/v1/batches", 1 * MIB, 50 * MIB) == 2 * MIB

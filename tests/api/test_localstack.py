@@ -24,6 +24,9 @@ def test_fpg_local_starts_everything_and_sigterm_stops_it(astronaut_jpeg, tmp_pa
         "FPG_PORT": str(port),
         "FPG_WORKER_CONCURRENCY": "1",
         "FPG_AUDIT_DATABASE_URL": audit_database,
+        # Both outlive the launcher (var/redis and var/blobs by default): a run of its own.
+        "FPG_REDIS_DIR": str(tmp_path / "redis"),
+        "FPG_BLOB_URL": f"file:{tmp_path}/blobs",
     }
     launcher = Path(sys.executable).parent / "fpg-local"
     process = subprocess.Popen([launcher], env=env)
@@ -43,6 +46,7 @@ def test_fpg_local_starts_everything_and_sigterm_stops_it(astronaut_jpeg, tmp_pa
         assert answer is not None
         assert answer.status_code == 200
         assert redis_answers(redis_url)
+        assert (tmp_path / "redis" / "appendonlydir").is_dir()  # every write on disk
         trail = AuditStore.connect(audit_database)
         assert [r.event for r in trail.records()] == ["image", "original_deleted"]
         trail.close()

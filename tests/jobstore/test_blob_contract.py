@@ -1,6 +1,7 @@
 """The contract every blob store keeps, run against each of them (``conftest.STORES``): whole
 objects or none, chunked reads, expiry, deletion and the retention sweep."""
 
+import io
 import os
 import time
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ import pytest
 
 from jobstore.blobs import BlobStore
 from jobstore.blobs.base import CHUNK_BYTES
+from jobstore.blobs.reader import open_blob
 
 LARGE = os.urandom(3 * CHUNK_BYTES + 12345)
 
@@ -105,3 +107,17 @@ def test_a_read_from_an_offset_gives_the_rest(store: BlobStore, start: int):
     chunks = store.read("aa15:result", start)
     assert chunks is not None
     assert b"".join(chunks) == LARGE[start:]
+
+
+def test_an_object_opens_as_a_seekable_file(store: BlobStore):
+    store.put("aa16:input", LARGE, 60)
+    opened = open_blob(store, "aa16:input")
+    assert opened is not None
+    with opened:
+        opened.seek(-100, io.SEEK_END)
+        assert opened.read() == LARGE[-100:]
+        opened.seek(2 * CHUNK_BYTES - 5)
+        assert opened.read(10) == LARGE[2 * CHUNK_BYTES - 5 : 2 * CHUNK_BYTES + 5]
+        opened.seek(7)
+        assert opened.read(3) == LARGE[7:10]
+    assert open_blob(store, "aa17:input") is None

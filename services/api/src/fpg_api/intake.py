@@ -8,8 +8,9 @@ at the key (three unauthenticated 400 MiB uploads that never finished took it fr
 1. The key and its role are checked from the headers; a refused request is answered at once
    and its connection closed, with no body byte read.
 2. Uploads in flight are bounded per client (429) and in total by the memory they may take
-   (503): each reserves twice its declared ``Content-Length`` (or the route's size limit when
-   chunked) until it has been answered. Both answers carry ``Retry-After``.
+   (503): an image reserves twice its declared ``Content-Length`` (or the route's size limit
+   when chunked), a ZIP twice the largest image (``settings.upload_memory``), until it has been
+   answered. Both answers carry ``Retry-After``.
 3. While the body streams in, a pause longer than ``upload_idle_seconds``, or an average rate
    below ``upload_min_bytes_per_second`` once ``upload_grace_seconds`` have passed, ends the
    request with 408.
@@ -28,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fpg_api.auth import authorized_key, secret_from_headers
 from fpg_api.errors import ApiError, error_answer
-from fpg_api.settings import UPLOAD_COPIES, GatewaySettings
+from fpg_api.settings import GatewaySettings, upload_memory
 from fpg_audit import AuditStore, Role
 
 UPLOAD_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -108,7 +109,8 @@ class IntakeMiddleware:
             # A larger declared size is refused by the body limit next (413), not counted here.
             limit = self.size_limit_for_path(scope["path"])
             size = min(_declared_size(headers) or limit, limit)
-            with self.ledger.admitted(client, UPLOAD_COPIES * size):
+            reserved = upload_memory(scope["path"], size, self.settings.max_image_bytes)
+            with self.ledger.admitted(client, reserved):
                 paced = _PacedBody(receive, self.settings, answered)
                 await self.app(scope, paced.receive, answered.send)
         except ApiError as error:

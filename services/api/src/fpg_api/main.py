@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.formparsers import MultiPartParser
 
@@ -20,6 +21,7 @@ from fpg_api.errors import install_error_handlers
 from fpg_api.intake import IntakeMiddleware
 from fpg_api.metrics import GatewayMetrics, RequestMetricsMiddleware
 from fpg_api.routes import audit, batches, health, images, jobs, status, web
+from fpg_api.schemas import BatchUpload
 from fpg_api.settings import GatewaySettings
 from fpg_audit import AuditStore
 from fpg_audit.chain import utc_now
@@ -36,6 +38,14 @@ ERROR_REF = "#/components/schemas/ErrorResponse"
 def _operation_id(route: APIRoute) -> str:
     """``{tag}-{function}``, so generated clients get names like ``jobs.get_job``."""
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def _streamed_form_schema(form: type[BaseModel]) -> dict[str, Any]:
+    """The schema of a form a route parses itself, as it streams (routes.batches): FastAPI only
+    documents the forms it parses. Its enums are in the document already (ImageUpload's)."""
+    schema = form.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return schema
 
 
 def _with_one_error_schema(app: FastAPI, keys_required: bool) -> Callable[[], dict[str, Any]]:
@@ -63,6 +73,7 @@ def _with_one_error_schema(app: FastAPI, keys_required: bool) -> Callable[[], di
             schemas = document["components"]["schemas"]
             schemas.pop("HTTPValidationError", None)
             schemas.pop("ValidationError", None)
+            schemas["BatchUpload"] = _streamed_form_schema(BatchUpload)
             app.openapi_schema = document
         return app.openapi_schema
 
@@ -102,8 +113,9 @@ async def _sweep_expired_forever(services: Services) -> None:
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
-    # Uploads stay in memory up to the upload limit: originals must never touch a disk.
-    MultiPartParser.spool_max_size = settings.max_batch_bytes
+    # Images stay in memory up to their limit: originals must never touch a disk unencrypted.
+    # (A batch's ZIP does not go through this parser: it streams to the blob store, sealed.)
+    MultiPartParser.spool_max_size = settings.max_image_bytes
     client: redis.Redis = redis.Redis.from_url(
         settings.redis_url, socket_connect_timeout=2, socket_timeout=10
     )

@@ -13,7 +13,15 @@ from jobstore.settings import StoreSettings
 MIB = 1024 * 1024
 # An upload is held twice while the gateway handles it: the parsed form, and the bytes read from
 # it to be stored.
-UPLOAD_COPIES = 2
+UPLOAD_COPIES = 2  # an upload in the gateway's memory: the parsed form, and the bytes read from it
+
+
+def upload_memory(path: str, declared: int, max_image_bytes: int) -> int:
+    """What an upload of ``declared`` bytes to ``path`` may take of the gateway's memory: an
+    image is held whole, twice; a ZIP streams to the blob store, and of it only one entry, an
+    image at most, is ever held."""
+    held = min(declared, max_image_bytes) if path.startswith("/v1/batches") else declared
+    return UPLOAD_COPIES * held
 
 
 class GatewaySettings(StoreSettings, AuditSettings):
@@ -55,9 +63,10 @@ class GatewaySettings(StoreSettings, AuditSettings):
     upload_memory_budget_bytes: int = Field(
         default=1536 * MIB,
         ge=1024,
-        description="Memory one gateway process lets uploads in flight take; each reserves "
-        "twice its size (the parsed form and the bytes stored); past it 503 with Retry-After. "
-        "Keep it under the gateway's memory limit minus about 200 MiB.",
+        description="Memory one gateway process lets uploads in flight take; an image reserves "
+        "twice its size (the parsed form and the bytes stored), a ZIP twice the largest image "
+        "(it streams to the blob store; one entry at a time is held); past it 503 with "
+        "Retry-After. Keep it under the gateway's memory limit minus about 200 MiB.",
     )
     upload_idle_seconds: float = Field(
         default=30.0, gt=0, description="An upload that sends nothing for this long gets 408."
@@ -92,11 +101,10 @@ class GatewaySettings(StoreSettings, AuditSettings):
 
     @model_validator(mode="after")
     def _largest_upload_fits_the_budget(self) -> Self:
-        largest = max(self.max_image_bytes, self.max_batch_bytes)
-        if UPLOAD_COPIES * largest > self.upload_memory_budget_bytes:
+        if UPLOAD_COPIES * self.max_image_bytes > self.upload_memory_budget_bytes:
             raise ValueError(
-                f"FPG_UPLOAD_MEMORY_BUDGET_BYTES must be at least {UPLOAD_COPIES} times the "
-                "largest upload allowed, or that upload could never be admitted"
+                f"FPG_UPLOAD_MEMORY_BUDGET_BYTES must be at least {UPLOAD_COPIES} times "
+                "FPG_MAX_IMAGE_BYTES, or the largest image could never be admitted"
             )
         return self
 

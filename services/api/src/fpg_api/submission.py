@@ -1,5 +1,7 @@
 """Store an upload and queue it: the payload goes to the blob store, only its id to the broker.
-A ZIP becomes a batch: one job per image in it, and a recorded reason for every other file.
+A ZIP becomes a batch: one job per image in it, and a recorded reason for every other file. The
+ZIP itself is read from the blob store, where it was streamed as it arrived (``streamed_form``),
+one entry at a time.
 
 A duplicate upload (same bytes, same parameters, same API key) while the first one's result is
 still kept is answered with a copy of that result instead of being computed again. The copy
@@ -8,12 +10,12 @@ request gets an audit record of its own that names the job it reused. Never acro
 would tell one key that another had already processed the same photo.
 """
 
-import io
 import logging
 import time
 import uuid
 import zipfile
 from collections.abc import Iterator
+from typing import IO
 
 from blurcore import AnonymizeParams, cache_key
 from blurcore.archive import (
@@ -102,12 +104,19 @@ def _reuse_stored_result(services: Services, job: JobRecord, data: bytes) -> Job
 
 
 def submit_batch(
-    services: Services, data: bytes, filename: str, params: AnonymizeParams, caller: Caller
+    services: Services,
+    batch_id: str,
+    archive: IO[bytes],
+    archive_bytes: int,
+    filename: str,
+    params: AnonymizeParams,
+    caller: Caller,
 ) -> BatchRecord:
-    """Every file of the ZIP accounted for: an image is submitted as a job of the batch; any
-    other file is kept with the reason it was not processed, and audited."""
+    """Every file of the ZIP (``archive``, a seekable file of ``archive_bytes``) accounted for:
+    an image is submitted as a job of the batch; any other file is kept with the reason it was
+    not processed, and audited."""
     batch = BatchRecord(
-        id=new_id(),
+        id=batch_id,
         params=params,
         filename=filename,
         entries=[],
@@ -115,13 +124,13 @@ def submit_batch(
         client=caller.address,
     )
     settings = services.settings
-    budget = inflation_budget(len(data), settings.max_batch_uncompressed_bytes)
-    with _opened_zip(data) as archive:
-        _refuse_beyond_limits(archive, settings)
-        _refuse_inflating_beyond(archive, len(data), settings, budget)
+    budget = inflation_budget(archive_bytes, settings.max_batch_uncompressed_bytes)
+    with _opened_zip(archive) as entries:
+        _refuse_beyond_limits(entries, settings)
+        _refuse_inflating_beyond(entries, archive_bytes, settings, budget)
         batch.entries = [
             _batch_entry(services, batch, entry, caller)
-            for entry in _checked_entries(archive, settings, budget)
+            for entry in _checked_entries(entries, settings, budget)
         ]
     refusals = [audit_events.image_refused(batch, e) for e in batch.entries if e.job_id is None]
     if refusals:
@@ -130,9 +139,9 @@ def submit_batch(
     return batch
 
 
-def _opened_zip(data: bytes) -> zipfile.ZipFile:
+def _opened_zip(archive: IO[bytes]) -> zipfile.ZipFile:
     try:
-        return zipfile.ZipFile(io.BytesIO(data))
+        return zipfile.ZipFile(archive)
     except zipfile.BadZipFile as error:
         raise ApiError(400, "invalid_zip", f"not a valid ZIP file: {error}") from error
 
@@ -148,8 +157,9 @@ def _refuse_inflating_beyond(
 ) -> None:
     """Inflate every entry once, counting and keeping nothing, before any is stored: the bytes
     counted are the ones inflated, whatever the headers declare, and a batch refused half-way
-    would leave half a batch queued. Only one entry is held at a time, so the gateway's memory
-    stays at the upload plus one image, and its work at most the budget, ten times the upload."""
+    would leave half a batch queued. Only one entry is held at a time (the ZIP is read from the
+    blob store), so the gateway's memory stays at one image, and its work at most the budget,
+    ten times the upload."""
     try:
         for _entry in _checked_entries(archive, limits, budget):
             pass

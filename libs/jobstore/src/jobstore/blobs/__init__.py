@@ -6,12 +6,19 @@ from urllib.parse import parse_qs, urlparse
 
 import redis
 
-from jobstore.blobs.base import BlobStore, input_key, result_key
+from jobstore.blobs.base import BlobStore, archive_key, input_key, result_key
 from jobstore.blobs.directory import DirectoryBlobStore
 from jobstore.blobs.s3 import S3BlobStore
 from jobstore.blobs.sealing import DataKeys, SealedBlobStore
 
-__all__ = ["BlobStore", "SealedBlobStore", "input_key", "open_blob_store", "result_key"]
+__all__ = [
+    "BlobStore",
+    "SealedBlobStore",
+    "archive_key",
+    "input_key",
+    "open_blob_store",
+    "result_key",
+]
 
 
 def store_at(url: str) -> BlobStore:

@@ -50,3 +50,8 @@ def input_key(job_id: str) -> str:
 
 def result_key(job_id: str) -> str:
     return f"{job_id}:result"
+
+
+def archive_key(batch_id: str) -> str:
+    """A batch's ZIP as uploaded, while the gateway splits it into its jobs."""
+    return f"{batch_id}:archive"

@@ -1,15 +1,20 @@
-from typing import Annotated
-
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from blurcore import AnonymizeParams
 from fpg_api.batch_report import REPORT_NAME, batch_progress, result_zip
-from fpg_api.deps import ServicesDep, SubmitterDep
+from fpg_api.deps import Caller, Services, ServicesDep, SubmitterDep
 from fpg_api.errors import ApiError, error_responses
 from fpg_api.jobs import found_batch, purge_batch
 from fpg_api.policy import params_within_policy, within_detection_ceiling
-from fpg_api.schemas import BatchAccepted, BatchProgress, BatchUpload, UploadId
-from fpg_api.submission import submit_batch
+from fpg_api.schemas import BatchAccepted, BatchProgress, UploadId
+from fpg_api.streamed_form import FILE_FIELD, StreamedForm, body_from_event_loop, store_form
+from fpg_api.submission import new_id, submit_batch
+from jobstore.blobs import archive_key
+from jobstore.blobs.reader import open_blob
+from jobstore.records import BatchRecord
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"], responses=error_responses(401, 403))
 
@@ -19,23 +24,39 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"], responses=error_respo
     summary="Anonymize every image of a ZIP",
     status_code=202,
     responses=error_responses(400, 413, 422, 503),
+    # The body is parsed here, as it streams (fpg_api.streamed_form), not by FastAPI: this says
+    # what it is (schemas.BatchUpload, added to the document by main.py).
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": {"$ref": "#/components/schemas/BatchUpload"}}
+            },
+        }
+    },
 )
 async def create_batch(
-    services: ServicesDep,
-    caller: SubmitterDep,
-    request: Request,
-    response: Response,
-    upload: Annotated[BatchUpload, Form(media_type="multipart/form-data")],
+    services: ServicesDep, caller: SubmitterDep, request: Request, response: Response
 ) -> BatchAccepted:
+    """The ZIP goes to the blob store as it arrives, is split there into its jobs, and goes."""
     settings = services.settings
-    params = within_detection_ceiling(
-        params_within_policy(upload, (await request.form()).keys(), settings.policy),
-        settings.max_detection_side,
-    )
-    data = await upload.file.read()
-    batch = await run_in_threadpool(
-        submit_batch, services, data, upload.file.filename or "batch.zip", params, caller
-    )
+    batch_id = new_id()
+    try:
+        form = await run_in_threadpool(
+            store_form,
+            body_from_event_loop(request.stream()),
+            request.headers.get("content-type", ""),
+            services.blobs,
+            archive_key(batch_id),
+            settings.retention_seconds,
+        )
+        params = within_detection_ceiling(
+            params_within_policy(_params(form), form.fields.keys(), settings.policy),
+            settings.max_detection_side,
+        )
+        batch = await run_in_threadpool(_split, services, batch_id, form, params, caller)
+    finally:
+        await run_in_threadpool(services.blobs.delete, archive_key(batch_id))
     status_url = str(request.url_for("get_batch", batch_id=batch.id))
     response.headers["Location"] = status_url
     return BatchAccepted(
@@ -44,6 +65,38 @@ async def create_batch(
         status_url=status_url,
         result_url=str(request.url_for("get_batch_result", batch_id=batch.id)),
     )
+
+
+def _params(form: StreamedForm) -> AnonymizeParams:
+    """The form's parameters, or 422 naming every invalid field as FastAPI would."""
+    errors: list[dict[str, object]] = []
+    if form.filename is None:
+        errors.append({"type": "missing", "loc": ("body", FILE_FIELD), "msg": "Field required"})
+    try:
+        params = AnonymizeParams.model_validate(form.fields)
+    except ValidationError as invalid:
+        errors += [{**e, "loc": ("body", *e["loc"])} for e in invalid.errors(include_url=False)]
+    if errors:
+        raise RequestValidationError(errors)
+    return params
+
+
+def _split(
+    services: Services, batch_id: str, form: StreamedForm, params: AnonymizeParams, caller: Caller
+) -> BatchRecord:
+    archive = open_blob(services.blobs, archive_key(batch_id))
+    if archive is None:
+        raise ApiError(404, "not_found", "the upload expired before it could be read")
+    with archive:
+        return submit_batch(
+            services,
+            batch_id,
+            archive,
+            form.file_bytes,
+            form.filename or "batch.zip",
+            params,
+            caller,
+        )
 
 
 @router.get("/{batch_id}", summary="Progress of a batch", responses=error_responses(404))
