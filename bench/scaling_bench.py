@@ -27,15 +27,14 @@ from .runner import DEV_PHOTOS, DOCS, annotated_photos, display_path, progress, 
 from .service_bench import (
     REQUESTS_IN_FLIGHT_PER_WORKER_PROCESS,
     SERVICE_ROUNDS,
-    WAIT_SECONDS,
     Throughput,
     ThroughputPair,
     image_size,
-    private_stack,
     process_count,
-    running_worker,
     throughput_side_by_side,
 )
+from .service_client import WAIT_SECONDS
+from .service_stack import private_stack, running_worker
 
 # A round sends every photo this many times over per process at least, so that at 16 processes
 # a round is not decided by whichever process drew the largest photo last.

@@ -10,51 +10,54 @@ import asyncio
 import multiprocessing
 import os
 import statistics
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http import HTTPStatus
 from pathlib import Path
 from threading import Barrier
-from typing import TextIO
 
-import aiohttp
-import httpx
 from PIL import Image
 
 from blurcore.params import AnonymizeParams, Profile
 from blurcore.pipeline import Anonymizer
-from fpg_api.localstack import free_port, start_gateway, start_private_redis, start_worker, stop_all
 
 from .page import Check, checks_table, fill, markdown_table
 from .rounds import Payload, read_payloads
 from .runner import progress
+from .service_client import (
+    WAIT_SECONDS,
+    Upload,
+    gateway_client,
+    multipart_upload,
+    post_all,
+    post_image,
+    wait_for_worker,
+    worker_job_seconds,
+)
+from .service_stack import LocalStack, private_stack, running_worker
 
 SERVICE_ROUNDS = 5
-REQUESTS_IN_FLIGHT_PER_WORKER_PROCESS = 2
-LATENCY_REQUESTS = 20
-LATENCY_PHOTO_SIZE = (1024, 768)
-WAIT_SECONDS = 30
-# Every round sends the same photos again: reusing stored results would measure the cache. The
-# audit trail goes to a file of this run's own, not the repository's var/.
-AUDIT_DATABASE = Path(tempfile.gettempdir()) / f"fpg-bench-audit-{os.getpid()}.db"
-STACK_ENV = {"FPG_REUSE_RESULTS": "false", "FPG_AUDIT_DATABASE_URL": f"sqlite:///{AUDIT_DATABASE}"}
-WORKER_ENV = {"FPG_INFERENCE_THREADS": "1", **STACK_ENV}
-LOOPBACK = "127.0.0.1"
 
-HTTP_TIMEOUT_SECONDS = WAIT_SECONDS + 30
-# Idle connections close on the client's side before uvicorn's 5 s keep-alive ends: otherwise a
-# request sent after a library round of about 5 s can meet a connection the server is closing.
-CLIENT_KEEPALIVE_SECONDS = 2
-WORKER_START_TIMEOUT_SECONDS = 120
+
+REQUESTS_IN_FLIGHT_PER_WORKER_PROCESS = 2
+
+
+LATENCY_REQUESTS = 20
+
+
+LATENCY_PHOTO_SIZE = (1024, 768)
+
+
 LIBRARY_ROUND_TIMEOUT_SECONDS = 180  # the first round also waits for loading and warm-up
 
+
 TARGET_THROUGHPUT_RATIO = 0.9
+
+
 TARGET_LATENCY_OVERHEAD_MS = 30.0
+
 
 Timings = list[list[float]]
 """Seconds per image per timed round: ``timings[round][image]``."""
@@ -124,28 +127,6 @@ class ServiceFigures:
     load_averages: tuple[float, float]  # 1-minute, when the section started and ended
 
 
-@dataclass(frozen=True)
-class LocalStack:
-    redis_url: str
-    gateway_url: str
-    log: TextIO  # where Redis, the gateway and the worker write
-
-
-@dataclass(frozen=True)
-class Upload:
-    """A multipart request body, encoded before any timing starts, as the library's photos are
-    read into memory first: the client's own encoding is not the service's cost."""
-
-    body: bytes
-    content_type: str
-
-
-def multipart_upload(payload: Payload) -> Upload:
-    extension, data = payload
-    request = httpx.Request("POST", "/", files={"file": (f"photo{extension}", data)})
-    return Upload(request.read(), request.headers["Content-Type"])
-
-
 def measure_service(paths: list[Path]) -> ServiceFigures:
     load_at_start = os.getloadavg()[0]
     sizes = [image_size(path) for path in paths]
@@ -207,9 +188,6 @@ def latency_side_by_side(stack: LocalStack, photo: Path, payload: Payload) -> La
         alternate_single_calls(stack.gateway_url, payload, anonymizer)
     )
     return Latency(photo, library_seconds, request_seconds, worker_job_seconds)
-
-
-# The library alone, in spawned processes that each load their own detectors
 
 
 @dataclass(frozen=True)
@@ -278,59 +256,6 @@ def seconds_to_process(anonymizer: Anonymizer, data: bytes, params: AnonymizePar
     return time.perf_counter() - started
 
 
-# The service: a private Redis, the gateway and a worker, all stopped on the way out
-
-
-@contextmanager
-def private_stack() -> Iterator[LocalStack]:
-    """A private Redis and the gateway on free loopback ports, stopped on the way out."""
-    redis_url = f"redis://{LOOPBACK}:{free_port()}/0"
-    gateway_port = free_port()
-    log_file = Path(tempfile.gettempdir()) / "fpg-bench-service.log"
-    progress(f"service: Redis, gateway and worker write their logs to {log_file}")
-    started = []
-    with log_file.open("w") as log:
-        try:
-            with children_writing_to(log):
-                started.append(start_private_redis(redis_url))
-                started.append(start_gateway(redis_url, LOOPBACK, gateway_port, STACK_ENV))
-            yield LocalStack(redis_url, f"http://{LOOPBACK}:{gateway_port}", log)
-        finally:
-            stop_all(started)
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{AUDIT_DATABASE}{suffix}").unlink(missing_ok=True)
-
-
-@contextmanager
-def running_worker(stack: LocalStack, processes: int) -> Iterator[None]:
-    with children_writing_to(stack.log):
-        worker = start_worker(stack.redis_url, processes, WORKER_ENV)
-    try:
-        yield
-    finally:
-        stop_all([worker])
-
-
-@contextmanager
-def children_writing_to(log: TextIO) -> Iterator[None]:
-    """Processes started inside write their stdout and stderr to ``log``: the worker logs every
-    job, the gateway every upload, and those lines would bury the benchmark's own."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = {fd: os.dup(fd) for fd in (1, 2)}
-    try:
-        for fd in saved:
-            os.dup2(log.fileno(), fd)
-        yield
-    finally:
-        for fd, copy in saved.items():
-            os.dup2(copy, fd)
-            os.close(copy)
-
-
-# The client
-
-
 async def alternate_rounds(
     gateway_url: str, uploads: list[Upload], processes: int, library: LibraryRounds
 ) -> Throughput:
@@ -374,82 +299,6 @@ async def alternate_single_calls(
             job_ids.append(await post_image(client, prepared))
             request_seconds.append(time.perf_counter() - started)
         return library_seconds, request_seconds, await worker_job_seconds(client, job_ids)
-
-
-def gateway_client(gateway_url: str) -> aiohttp.ClientSession:
-    """aiohttp: it spends about 0.8 ms of CPU per upload where httpx spends about 3, on the cores
-    the service being measured runs on."""
-    return aiohttp.ClientSession(
-        gateway_url,
-        timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT_SECONDS),
-        connector=aiohttp.TCPConnector(keepalive_timeout=CLIENT_KEEPALIVE_SECONDS),
-    )
-
-
-async def wait_for_worker(client: aiohttp.ClientSession, prepared: Upload) -> None:
-    """Returns once an upload is answered with its image: a worker process has its models."""
-    deadline = time.monotonic() + WORKER_START_TIMEOUT_SECONDS
-    while (await upload(client, prepared)).status != HTTPStatus.OK:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"no worker answered within {WORKER_START_TIMEOUT_SECONDS} s")
-
-
-async def post_all(
-    client: aiohttp.ClientSession, uploads: list[Upload], in_flight: int
-) -> tuple[float, list[str]]:
-    """Seconds from the first upload to the last image received, and the job ids; the uploads
-    start in the order given."""
-    slots = asyncio.Semaphore(in_flight)
-
-    async def post_in_slot(prepared: Upload) -> str:
-        async with slots:
-            return await post_image(client, prepared)
-
-    started = time.perf_counter()
-    job_ids = await asyncio.gather(*(post_in_slot(prepared) for prepared in uploads))
-    return time.perf_counter() - started, job_ids
-
-
-async def post_image(client: aiohttp.ClientSession, prepared: Upload) -> str:
-    """Uploads with ``?wait=`` and returns the job id once the anonymized image is received."""
-    answer = await upload(client, prepared)
-    if answer.status != HTTPStatus.OK:
-        raise RuntimeError(
-            f"POST /v1/images?wait={WAIT_SECONDS} answered {answer.status}, "
-            f"not the image: {answer.body[:200]!r}"
-        )
-    return answer.job_id
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    job_id: str
-    body: bytes  # the image, or the error
-
-
-async def upload(client: aiohttp.ClientSession, prepared: Upload) -> Answer:
-    async with client.post(
-        "/v1/images",
-        params={"wait": str(WAIT_SECONDS)},
-        data=prepared.body,
-        headers={"Content-Type": prepared.content_type},
-    ) as response:
-        body = await response.read()
-        return Answer(response.status, response.headers.get("X-Job-Id", ""), body)
-
-
-async def worker_job_seconds(client: aiohttp.ClientSession, job_ids: list[str]) -> list[float]:
-    """How long each job took in the worker: fetch, ``process()``, store the result."""
-
-    async def processing_seconds(job_id: str) -> float:
-        async with client.get(f"/v1/jobs/{job_id}", raise_for_status=True) as response:
-            return float((await response.json())["processing_seconds"])
-
-    return list(await asyncio.gather(*(processing_seconds(job_id) for job_id in job_ids)))
-
-
-# The section of the page
 
 
 def service_section(figures: ServiceFigures, dataset_label: str) -> str:
