@@ -182,33 +182,30 @@ def _nonce(index: int) -> bytes:
     return index.to_bytes(12, "big")
 
 
-def _sealed(chunks: Iterable[bytes], cipher: AESGCM, key_id: bytes, key: bytes) -> Iterator[bytes]:
-    yield MAGIC + key_id
+def _segments(chunks: Iterable[bytes], size: int) -> Iterator[tuple[bytes, bool]]:
+    """The bytes of ``chunks`` cut into ``size``-byte segments, each with whether it is the
+    last; a full segment is kept back until more arrives, so only the last one (shorter, or even
+    empty) is flagged last."""
     pending = bytearray()
-    index = 0
     for chunk in chunks:
         pending += chunk
-        # Keep a full segment back until more arrives: only the last one is flagged last.
-        while len(pending) > SEGMENT_BYTES:
-            segment = bytes(pending[:SEGMENT_BYTES])
-            del pending[:SEGMENT_BYTES]
-            yield cipher.encrypt(_nonce(index), segment, _associated_data(key, last=False))
-            index += 1
-    yield cipher.encrypt(_nonce(index), bytes(pending), _associated_data(key, last=True))
+        while len(pending) > size:
+            yield bytes(pending[:size]), False
+            del pending[:size]
+    yield bytes(pending), True
+
+
+def _sealed(chunks: Iterable[bytes], cipher: AESGCM, key_id: bytes, key: bytes) -> Iterator[bytes]:
+    yield MAGIC + key_id
+    for index, (segment, last) in enumerate(_segments(chunks, SEGMENT_BYTES)):
+        yield cipher.encrypt(_nonce(index), segment, _associated_data(key, last=last))
 
 
 def _opened(sealed: Iterator[bytes], cipher: AESGCM, key: bytes, index: int = 0) -> Iterator[bytes]:
     """Decrypt segments ``index``, ``index + 1``, ... to the last."""
-    pending = bytearray()
     try:
-        for chunk in sealed:
-            pending += chunk
-            while len(pending) > SEALED_SEGMENT_BYTES:
-                segment = bytes(pending[:SEALED_SEGMENT_BYTES])
-                del pending[:SEALED_SEGMENT_BYTES]
-                yield cipher.decrypt(_nonce(index), segment, _associated_data(key, last=False))
-                index += 1
-        yield cipher.decrypt(_nonce(index), bytes(pending), _associated_data(key, last=True))
+        for offset, (segment, last) in enumerate(_segments(sealed, SEALED_SEGMENT_BYTES)):
+            yield cipher.decrypt(_nonce(index + offset), segment, _associated_data(key, last=last))
     except InvalidTag as error:
         raise UnreadableBlobError(f"blob {key.decode()!r} failed authentication") from error
     finally:
