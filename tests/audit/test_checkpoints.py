@@ -18,11 +18,11 @@ from fpg_audit.chain import canonical_json, seal
 from fpg_audit.checkpoints import Checkpoint, CheckpointLog, CheckpointPolicy, parse_checkpoint
 from fpg_audit.cli import audit_main
 from fpg_audit.export import FileFormat, write_export
-from fpg_audit.schema import api_keys, audit_records
+from fpg_audit.schema import audit_records
 from fpg_audit.settings import AuditSettings
 from fpg_audit.store import PruneRefusedError
 
-from .writers import append_from_threads
+from .stores import append_from_threads, emptied_after_use
 
 KEY = "k" * 64
 EVERY_RECORDS = 2
@@ -39,14 +39,7 @@ def _log(directory: Path, every_records: int = EVERY_RECORDS) -> CheckpointLog:
 
 @pytest.fixture
 def store(database_url: str, checkpoint_dir: Path) -> Iterator[AuditStore]:
-    opened = AuditStore.connect(database_url, checkpoints=_log(checkpoint_dir))
-    try:
-        yield opened
-    finally:
-        with opened.engine.begin() as connection:  # the PostgreSQL database outlives the test
-            connection.execute(delete(audit_records))
-            connection.execute(delete(api_keys))
-        opened.close()
+    yield from emptied_after_use(AuditStore.connect(database_url, checkpoints=_log(checkpoint_dir)))
 
 
 @pytest.fixture

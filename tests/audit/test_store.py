@@ -8,7 +8,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import insert, select, text, update
 
 from fpg_audit import GENESIS_HASH, AuditEvent, AuditFilter, AuditStore, Role, record_hash
 from fpg_audit.chain import canonical_json, seal
@@ -18,19 +18,12 @@ from fpg_audit.export import FileFormat, verify_export, write_export
 from fpg_audit.schema import api_keys, audit_records, metadata
 from jobstore.audit_events import result_expired
 
-from .writers import append_from_threads
+from .stores import append_from_threads, emptied_after_use
 
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[AuditStore]:
-    opened = AuditStore.connect(database_url)
-    try:
-        yield opened
-    finally:
-        with opened.engine.begin() as connection:  # the PostgreSQL database outlives the test
-            connection.execute(delete(audit_records))
-            connection.execute(delete(api_keys))
-        opened.close()
+    yield from emptied_after_use(AuditStore.connect(database_url))
 
 
 def _image(number: int, **fields: object) -> AuditEvent:

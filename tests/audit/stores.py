@@ -1,9 +1,25 @@
-"""Several processes' stores appending at once, as gateway and workers do."""
+"""Audit stores as the tests use them: emptied after each test, and several appending at once
+as gateway and workers do."""
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+
+from sqlalchemy import delete
 
 from fpg_audit import AuditEvent, AuditStore
+from fpg_audit.schema import api_keys, audit_records
+
+
+def emptied_after_use(opened: AuditStore) -> Iterator[AuditStore]:
+    """Yield ``opened``, then delete its rows and close it: the PostgreSQL database outlives
+    the test."""
+    try:
+        yield opened
+    finally:
+        with opened.engine.begin() as connection:
+            connection.execute(delete(audit_records))
+            connection.execute(delete(api_keys))
+        opened.close()
 
 
 def append_from_threads(
