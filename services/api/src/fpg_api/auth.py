@@ -10,6 +10,9 @@ from fpg_api.errors import ApiError
 from fpg_audit import ApiKey, AuditStore, Role
 
 BEARER_PREFIX = "bearer "
+# Where the intake middleware leaves the key it authorized, as (role, key), in the request's
+# scope state, so the route's dependency does not look the same key up a second time.
+AUTHORIZED = "fpg_authorized"
 
 
 def secret_from_headers(authorization: str | None, api_key: str | None) -> str | None:

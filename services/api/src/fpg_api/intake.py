@@ -27,7 +27,7 @@ from contextlib import contextmanager
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fpg_api.auth import authorized_key, secret_from_headers
+from fpg_api.auth import AUTHORIZED, authorized_key, secret_from_headers
 from fpg_api.errors import ApiError, error_answer
 from fpg_api.settings import GatewaySettings, upload_memory
 from fpg_audit import AuditStore, Role
@@ -101,10 +101,12 @@ class IntakeMiddleware:
             key = await authorized_key(
                 self.audit,
                 secret_from_headers(headers.get("authorization"), headers.get("x-api-key")),
-                # Every route that takes a body is an upload (a test enumerates them).
+                # Every route that takes a body is an upload (tests/api/test_intake.py holds them
+                # to it).
                 Role.SUBMITTER,
                 self.settings.require_api_keys,
             )
+            scope.setdefault("state", {})[AUTHORIZED] = (Role.SUBMITTER, key)
             client = key.id if key else _address(scope)
             # A larger declared size is refused by the body limit next (413), not counted here.
             limit = self.size_limit_for_path(scope["path"])
