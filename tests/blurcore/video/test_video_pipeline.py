@@ -1,5 +1,7 @@
 """Videos through the real pipeline: real models, real encoders, clips made in the test."""
 
+import hashlib
+import io
 from pathlib import Path
 
 import av
@@ -11,7 +13,7 @@ from blurcore.hashing import file_sha256_hex
 from blurcore.params import AnonymizeParams, Mode, Profile
 from blurcore.pipeline import Anonymizer
 from blurcore.video.pipeline import AudioPolicy, VideoAnonymizer, VideoOptions
-from blurcore.video.probe import VideoLimits, first_video_stream, open_container
+from blurcore.video.probe import VideoLimits, first_video_stream, open_container, probe
 from blurcore.video.reader import Picture, pictures
 from tests.blurcore.video.clips import (
     TAGS,
@@ -80,6 +82,47 @@ def test_mp4_keeps_frames_timestamps_and_audio_and_loses_every_tag(tmp_path, vid
     assert result.input_sha256 == file_sha256_hex(source)
     assert result.output_sha256 == file_sha256_hex(output)
     assert list(output.parent.iterdir()) == [output]  # no partial file left behind
+
+
+class _BytesOnly(io.RawIOBase):
+    """A seekable raw stream with no file behind it, as a blob store's reader is: PyAV can
+    neither name it nor reopen it."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        return self._data.readinto(buffer)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._data.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._data.tell()
+
+
+def test_a_file_object_is_read_as_its_path_would_be(tmp_path, videos):
+    source = tmp_path / "lesson.mp4"
+    make_clip(source, ClipSpec(frames=8))
+    from_path = videos.process(source, tmp_path / "from_path.mp4", FILL)
+    blob = io.BufferedReader(_BytesOnly(source.read_bytes()))
+    blob.read(100)  # a reader already part way in is read from its start all the same
+    assert probe(blob) == probe(source)
+    from_blob = videos.process(blob, tmp_path / "from_blob.mp4", FILL)
+    assert not blob.closed  # its owner closes it
+    assert from_blob.input_sha256 == from_path.input_sha256 == file_sha256_hex(source)
+    assert from_path.input_sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert [b.tolist() for b in from_blob.scan.outlines] == [
+        b.tolist() for b in from_path.scan.outlines
+    ]
+    assert frame_times(tmp_path / "from_blob.mp4") == frame_times(source)
+    assert audio_packets(tmp_path / "from_blob.mp4") == audio_packets(source)
 
 
 def test_phone_rotation_is_applied_before_detection_and_output_plays_the_same(tmp_path, videos):

@@ -3,18 +3,32 @@
 import hashlib
 import json
 from pathlib import Path
+from typing import BinaryIO
 
 from blurcore.params import AnonymizeParams
+
+_CHUNK_BYTES = 1 << 20
 
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def file_sha256_hex(path: Path) -> str:
-    """``sha256_hex`` of a file's bytes, read in chunks (a video need not fit in memory)."""
-    with path.open("rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
+def file_sha256_hex(source: Path | BinaryIO) -> str:
+    """``sha256_hex`` of a file's bytes, read in chunks (a video need not fit in memory); a
+    file object (seekable, binary) is read from its start and left open."""
+    if isinstance(source, Path):
+        with source.open("rb") as stream:
+            return _stream_sha256_hex(stream)
+    source.seek(0)
+    return _stream_sha256_hex(source)
+
+
+def _stream_sha256_hex(stream: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    while chunk := stream.read(_CHUNK_BYTES):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def cache_key(data: bytes, params: AnonymizeParams) -> str:

@@ -28,6 +28,7 @@ from blurcore.pipeline import Anonymizer
 from blurcore.video.probe import (
     VideoInfo,
     VideoLimits,
+    VideoSource,
     describe,
     first_video_stream,
     open_container,
@@ -143,7 +144,9 @@ class VideoAnonymizer:
         self.anonymizer = anonymizer
         self.options = options or VideoOptions()
 
-    def scan(self, source: Path, params: AnonymizeParams, progress: Progress | None = None) -> Scan:
+    def scan(
+        self, source: VideoSource, params: AnonymizeParams, progress: Progress | None = None
+    ) -> Scan:
         """Detect faces in every frame and track them; the regions ``process`` would anonymize."""
         report = progress or (lambda _stage, _done, _total: None)
         with open_container(source) as container:
@@ -202,14 +205,15 @@ class VideoAnonymizer:
 
     def process(
         self,
-        source: Path,
+        source: VideoSource,
         target: Path,
         params: AnonymizeParams,
         progress: Progress | None = None,
     ) -> VideoResult:
         """Write ``target`` (same kind of container as its suffix says) with every face of
-        ``source`` anonymized; raises a :class:`blurcore.BlurcoreError` and writes nothing for a
-        video it cannot read completely."""
+        ``source`` (a path or a seekable file object) anonymized; raises a
+        :class:`blurcore.BlurcoreError` and writes nothing for a video it cannot read
+        completely."""
         muxer = muxer_for(target)
         scan = self.scan(source, params, progress)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -228,7 +232,7 @@ class VideoAnonymizer:
 
     def _write(
         self,
-        source: Path,
+        source: VideoSource,
         partial: Path,
         muxer: str,
         scan: Scan,

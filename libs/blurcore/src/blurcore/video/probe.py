@@ -7,6 +7,7 @@ large or not a video at all is refused before a decoder spends memory or time on
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import av.container
@@ -20,6 +21,11 @@ from blurcore.errors import UnsupportedVideoError, VideoTooLargeError
 DEFAULT_MAX_FRAME_PIXELS = 7680 * 4320
 DEFAULT_MAX_SECONDS = 4 * 3600.0
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"})
+
+VideoSource = Path | BinaryIO
+"""A video's path, or a seekable binary file object over its bytes (a blob store's reader, so an
+original is never written to disk in plain). A file object is read from its start at every
+opening, and left open: its owner closes it."""
 
 
 @dataclass(frozen=True)
@@ -43,10 +49,13 @@ class VideoInfo:
     audio_streams: int
 
 
-def open_container(path: Path) -> av.container.InputContainer:
-    """Open ``path`` for reading, turning FFmpeg's many errors into one with a clear reason."""
+def open_container(source: VideoSource) -> av.container.InputContainer:
+    """Open ``source`` for reading, turning FFmpeg's many errors into one with a clear reason."""
     try:
-        return av.open(str(path), mode="r", metadata_errors="ignore")
+        if isinstance(source, Path):
+            return av.open(str(source), mode="r", metadata_errors="ignore")
+        source.seek(0)
+        return av.open(source, mode="r", metadata_errors="ignore")
     except FileNotFoundError:
         raise
     except (av.error.FFmpegError, UnicodeDecodeError) as error:
@@ -97,8 +106,8 @@ def describe(container: av.container.InputContainer, limits: VideoLimits) -> Vid
     )
 
 
-def probe(path: Path, limits: VideoLimits | None = None) -> VideoInfo:
-    with open_container(path) as container:
+def probe(source: VideoSource, limits: VideoLimits | None = None) -> VideoInfo:
+    with open_container(source) as container:
         return describe(container, limits or VideoLimits())
 
 
