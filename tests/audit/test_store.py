@@ -182,6 +182,40 @@ def test_an_export_verifies_on_its_own_and_shows_a_change(store, tmp_path):
     assert (report.ok, report.first_broken) == (False, 2)
 
 
+def test_a_record_written_before_a_field_existed_exports_as_written_and_verifies(store, tmp_path):
+    """A body sealed without ``frames`` and ``tracks`` (records older than videos) is exported
+    with exactly its own fields: with the newer fields added as null it would hash differently."""
+    fields = {
+        **_image(1).model_dump(mode="json", exclude={"frames", "tracks"}),
+        "seq": 1,
+        "time": "2026-11-26T00:00:00.000000Z",
+        "prev_hash": GENESIS_HASH,
+    }
+    with store.engine.begin() as connection:
+        connection.execute(
+            insert(audit_records).values(
+                seq=1,
+                time=fields["time"],
+                event="image",
+                outcome="done",
+                job_id=fields["job_id"],
+                batch_id=fields["batch_id"],
+                body=canonical_json(fields),
+                prev_hash=GENESIS_HASH,
+                hash=record_hash(fields),
+            )
+        )
+    store.append(AuditEvent(event="video", job_id="v" * 32, outcome="done", frames=50, tracks=2))
+    export = tmp_path / "audit.jsonl"
+    with export.open("w") as out:
+        write_export(store.iter_records(), FileFormat.JSONL, out)
+    old, new = (json.loads(line) for line in export.read_text().splitlines())
+
+    assert "frames" not in old
+    assert (new["frames"], new["tracks"]) == (50, 2)
+    assert verify_export(export.read_text().splitlines()).ok
+
+
 def test_csv_export_has_one_row_per_record(store, tmp_path):
     store.append(_image(1), _image(2))
     path = tmp_path / "audit.csv"

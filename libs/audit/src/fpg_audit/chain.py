@@ -17,6 +17,7 @@ GENESIS_HASH = "0" * 64
 
 EventKind = Literal[
     "image",  # one image processed (or refused): outcome done, failed or skipped
+    "video",  # one video processed: outcome done or failed
     "original_deleted",  # the worker deleted the uploaded original
     "result_deleted",  # a result removed before its planned expiry
     "result_expired",  # a result's retention ended and the store no longer holds it
@@ -52,7 +53,11 @@ class AuditEvent(BaseModel):
     reason: str | None = Field(default=None, description="Why it failed, was skipped or deleted.")
     input_sha256: str | None = None
     output_sha256: str | None = None
-    faces: int | None = None
+    faces: int | None = Field(
+        default=None, description="Faces anonymized; in a video, face regions over all frames."
+    )
+    frames: int | None = Field(default=None, description="A video's frames.")
+    tracks: int | None = Field(default=None, description="A video's face tracks.")
     boxes: list[list[float]] | None = Field(
         default=None, description="Anonymized regions as [x, y, w, h, score] in image pixels."
     )

@@ -54,8 +54,11 @@ def verify_export(lines: Iterable[str], checkpoints: CheckpointCheck | None = No
 
 def _record_writer(file_format: FileFormat, out: TextIO) -> Callable[[AuditRecord], object]:
     if file_format is FileFormat.JSONL:
+        # The fields the record was hashed with, no more: one written before a field existed
+        # (``frames``, say) exports without it, and still verifies.
         return lambda record: out.write(
-            json.dumps(record.model_dump(mode="json"), ensure_ascii=False) + "\n"
+            json.dumps(record.model_dump(mode="json", exclude_unset=True), ensure_ascii=False)
+            + "\n"
         )
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()

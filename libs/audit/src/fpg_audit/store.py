@@ -82,8 +82,8 @@ class AuditStore:
         result_still_stored: Callable[[str], bool],
         expired_event: Callable[[AuditRecord], AuditEvent],
     ) -> list[AuditRecord]:
-        """Append ``expired_event`` of every done image whose planned expiry has passed and whose
-        result the store no longer holds: the proof that the retention was applied.
+        """Append ``expired_event`` of every done image or video whose planned expiry has passed
+        and whose result the store no longer holds: the proof that the retention was applied.
 
         Runs under the chain lock, so gateways sweeping at once never record an expiry twice; jobs
         already deleted (alone or with their batch) or already recorded expired are left out.
@@ -96,7 +96,7 @@ class AuditStore:
             audit_records.c.event == "batch_deleted", audit_records.c.batch_id.is_not(None)
         )
         due = select(audit_records.c.body, audit_records.c.hash).where(
-            audit_records.c.event == "image",
+            audit_records.c.event.in_(("image", "video")),
             audit_records.c.outcome == "done",
             audit_records.c.result_expires_at <= now,
             audit_records.c.job_id.not_in(closed),
