@@ -1,6 +1,4 @@
 from fastapi import APIRouter, Request, Response
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from blurcore import AnonymizeParams
@@ -10,7 +8,7 @@ from fpg_api.errors import ApiError, error_responses
 from fpg_api.jobs import found_batch, purge_batch
 from fpg_api.policy import params_within_policy, within_detection_ceiling
 from fpg_api.schemas import BatchAccepted, BatchProgress, UploadId
-from fpg_api.streamed_form import FILE_FIELD, StreamedForm, body_from_event_loop, store_form
+from fpg_api.streamed_form import StreamedForm, body_from_event_loop, parsed_fields, store_form
 from fpg_api.submission import new_id, submit_batch
 from jobstore.blobs import archive_key
 from jobstore.blobs.reader import open_blob
@@ -51,7 +49,9 @@ async def create_batch(
             settings.retention_seconds,
         )
         params = within_detection_ceiling(
-            params_within_policy(_params(form), form.fields.keys(), settings.policy),
+            params_within_policy(
+                parsed_fields(form, AnonymizeParams), form.fields.keys(), settings.policy
+            ),
             settings.max_detection_side,
         )
         batch = await run_in_threadpool(_split, services, batch_id, form, params, caller)
@@ -65,20 +65,6 @@ async def create_batch(
         status_url=status_url,
         result_url=str(request.url_for("get_batch_result", batch_id=batch.id)),
     )
-
-
-def _params(form: StreamedForm) -> AnonymizeParams:
-    """The form's parameters, or 422 naming every invalid field as FastAPI would."""
-    errors: list[dict[str, object]] = []
-    if form.filename is None:
-        errors.append({"type": "missing", "loc": ("body", FILE_FIELD), "msg": "Field required"})
-    try:
-        params = AnonymizeParams.model_validate(form.fields)
-    except ValidationError as invalid:
-        errors += [{**e, "loc": ("body", *e["loc"])} for e in invalid.errors(include_url=False)]
-    if errors:
-        raise RequestValidationError(errors)
-    return params
 
 
 def _split(
