@@ -1,4 +1,5 @@
-"""Browser fixtures: the system Chromium driven by Playwright against the real running stack.
+"""Browser fixtures: the system Chromium driven by Playwright against the real running stack, and
+a stack of its own that requires API keys.
 
 Playwright's own browser download needs the internet; the Debian ``chromium`` package works
 offline (``make test`` installs it). Without it, these tests are skipped, saying so."""
@@ -9,6 +10,10 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+
+from fpg_audit import AuditStore, Role
+
+from ..conftest import Stack, private_redis, running_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -87,3 +92,22 @@ def page(browser: Browser, locale: str) -> Iterator[Page]:
 @pytest.fixture
 def shots(page: Page, request: pytest.FixtureRequest) -> Shots:
     return Shots(page, request.node.name)
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, str]]:
+    """A stack of its own that requires API keys, and a submitter key's secret."""
+    database = f"sqlite:///{tmp_path_factory.mktemp('audit')}/audit.db"
+    audit = AuditStore.connect(database)
+    _key, secret = audit.create_key("browser", Role.SUBMITTER)
+    audit.close()
+    with (
+        private_redis() as redis_url,
+        running_stack(
+            redis_url,
+            worker_processes=1,
+            FPG_REQUIRE_API_KEYS="true",
+            FPG_AUDIT_DATABASE_URL=database,
+        ) as stack,
+    ):
+        yield stack, secret

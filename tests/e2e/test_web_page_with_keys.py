@@ -4,35 +4,13 @@ words; with a submitter key typed in, a photo and a ZIP come back anonymized and
 import io
 import re
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Page, expect
 
-from fpg_audit import AuditStore, Role
-
-from ..conftest import Stack, private_redis, running_stack, zip_of
+from ..conftest import Stack, zip_of
 from .conftest import Shots
 from .test_web_page import open_page
-
-
-@pytest.fixture(scope="module")
-def keyed(tmp_path_factory) -> Iterator[tuple[Stack, str]]:
-    database = f"sqlite:///{tmp_path_factory.mktemp('audit')}/audit.db"
-    audit = AuditStore.connect(database)
-    _key, secret = audit.create_key("browser", Role.SUBMITTER)
-    audit.close()
-    with (
-        private_redis() as redis_url,
-        running_stack(
-            redis_url,
-            worker_processes=1,
-            FPG_REQUIRE_API_KEYS="true",
-            FPG_AUDIT_DATABASE_URL=database,
-        ) as stack,
-    ):
-        yield stack, secret
 
 
 def test_without_a_key_the_page_asks_for_one(
