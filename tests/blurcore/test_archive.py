@@ -1,6 +1,10 @@
-"""blurcore.archive: the inflation budget of a whole ZIP and the names its entries may have."""
+"""blurcore.archive: the inflation budget of a whole ZIP, the names its entries may have, and
+the bounds on reading one entry: never past its declared size, whatever its data inflates to."""
 
 import io
+import os
+import re
+import struct
 import unicodedata
 import zipfile
 
@@ -10,9 +14,13 @@ from blurcore.archive import (
     MAX_BATCH_INFLATION_RATIO,
     MIN_INFLATION_BUDGET,
     archive_entries,
+    declared_inflation,
+    entry_is_image_candidate,
     inflation_budget,
+    judged_entries,
+    read_entry,
 )
-from blurcore.errors import ArchiveTooLargeError
+from blurcore.errors import ArchiveEntryError, ArchiveTooLargeError
 
 from ..conftest import with_raw_name, zip_of
 
@@ -78,3 +86,98 @@ def test_archive_entries_skip_names_with_control_characters_instead_of_cutting_t
         ("x.jpg\\x00.exe", "skipped", "control character in name"),
         ("line\\x0abreak.jpg", "skipped", "control character in name"),
     ]
+
+
+class CountingFile(io.BytesIO):
+    """A ZIP in memory that counts the bytes read out of it."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.bytes_read = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        self.bytes_read += len(data)
+        return data
+
+
+def declaring(upload: bytes, uncompressed_size: int) -> bytes:
+    """``upload`` (one entry) with its central directory declaring another uncompressed size."""
+    lying = bytearray(upload)
+    struct.pack_into("<I", lying, lying.rindex(b"PK\x01\x02") + 24, uncompressed_size)
+    return bytes(lying)
+
+
+def test_an_entry_whose_headers_lie_is_read_no_further_than_it_declares():
+    # 64 MiB of zeros deflate to 64 KiB; the directory says the entry holds 1,000 bytes.
+    upload = declaring(zip_of({"a.jpg": bytes(64 * MIB)}, zipfile.ZIP_DEFLATED), 1000)
+    zipped = CountingFile(upload)
+    with zipfile.ZipFile(zipped) as archive:
+        assert declared_inflation(archive) == 1000
+        zipped.bytes_read = 0
+        with pytest.raises(ArchiveEntryError, match="unreadable entry: Bad CRC-32"):
+            read_entry(archive, 0, max_bytes=5 * MIB)
+    # A read inflates what it asks for: asking for the declared size, not the limit, is what
+    # keeps this to a chunk of the 64 KiB of compressed data.
+    assert zipped.bytes_read < 16 * 1024
+
+
+def test_read_entry_gives_the_entry_at_its_place_in_the_central_directory(astronaut_jpeg):
+    upload = zip_of({"folder/": b"", "a.txt": b"text", "b.jpg": astronaut_jpeg})
+    with zipfile.ZipFile(io.BytesIO(upload)) as archive:
+        assert read_entry(archive, 2, max_bytes=len(astronaut_jpeg)) == astronaut_jpeg
+        with pytest.raises(ArchiveEntryError, match="entry too large"):
+            read_entry(archive, 2, max_bytes=len(astronaut_jpeg) - 1)
+        for missing in (0, 3, -1):
+            with pytest.raises(ArchiveEntryError, match=f"no file at position {missing}"):
+                read_entry(archive, missing, max_bytes=MIB)
+
+
+def test_an_entry_with_damaged_data_fails_with_the_reason(astronaut_jpeg):
+    upload = bytearray(zip_of({"a.jpg": astronaut_jpeg}))
+    upload[len(upload) // 2] ^= 0xFF  # inside the stored entry's data
+    with (
+        zipfile.ZipFile(io.BytesIO(bytes(upload))) as archive,
+        pytest.raises(ArchiveEntryError, match="Bad CRC-32"),
+    ):
+        read_entry(archive, 0, max_bytes=MIB)
+
+
+def test_entries_compressed_other_than_stored_or_deflated_are_never_read():
+    # bzip2 decompresses a chunk whole before zipfile cuts it at the declared size: a lying
+    # entry would take all the memory it inflates to.
+    upload = zip_of({"a.jpg": bytes(1000), "b.png": bytes(1000)}, zipfile.ZIP_BZIP2)
+    reason = f"compression method {zipfile.ZIP_BZIP2} (only stored or deflated)"
+    assert verdicts(upload) == [("a.jpg", "failed", reason), ("b.png", "failed", reason)]
+    with (
+        zipfile.ZipFile(io.BytesIO(upload)) as archive,
+        pytest.raises(ArchiveEntryError, match=re.escape(reason)),
+    ):
+        read_entry(archive, 0, max_bytes=MIB)
+
+
+def test_judged_entries_inflate_nothing_and_keep_their_central_directory_place():
+    upload = zip_of({"folder/": b"", "a.jpg": os.urandom(MIB), "../b.jpg": b"x"})
+    zipped = CountingFile(upload)
+    with zipfile.ZipFile(zipped) as archive:
+        read_for_directory = zipped.bytes_read
+        judged = [(e.index, e.name, e.status) for e in judged_entries(archive)]
+    assert judged == [(1, "a.jpg", None), (2, "../b.jpg", "skipped")]
+    assert zipped.bytes_read == read_for_directory
+
+
+def test_an_entry_is_classified_by_its_name_or_a_short_prefix(astronaut_jpeg):
+    upload = zip_of(
+        {
+            "photo": astronaut_jpeg,
+            "notes.txt": os.urandom(4 * MIB),
+            "named.jpg": b"not an image at all",
+        },
+        zipfile.ZIP_DEFLATED,
+    )
+    zipped = CountingFile(upload)
+    with zipfile.ZipFile(zipped) as archive:
+        before = zipped.bytes_read
+        candidates = {e.name: entry_is_image_candidate(archive, e) for e in judged_entries(archive)}
+    assert candidates == {"photo": True, "notes.txt": False, "named.jpg": True}
+    assert zipped.bytes_read - before < 64 * 1024

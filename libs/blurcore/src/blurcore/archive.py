@@ -1,7 +1,8 @@
 """The files of a ZIP archive, each with the verdict that decides whether it may be anonymized.
 
-Shared by the command line and the gateway, which checks an uploaded batch before queueing it;
-nothing here loads a model, so the gateway imports it without the inference runtimes.
+Shared by the command line, the gateway, which judges an uploaded batch from its central
+directory before queueing it, and the workers, which read one entry each; nothing here loads a
+model, so the gateway imports it without the inference runtimes.
 """
 
 import re
@@ -15,11 +16,15 @@ from pathlib import PurePosixPath
 from typing import Literal
 
 from blurcore import imageio
-from blurcore.errors import ArchiveTooLargeError
+from blurcore.errors import ArchiveEntryError, ArchiveTooLargeError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
 MAX_ZIP_ENTRY_BYTES = 256 * 1024 * 1024
 ZIP_ENCRYPTED_FLAG = 0x1
+# The methods whose reads zipfile bounds: it inflates a deflated entry a chunk at a time and stops
+# at the declared size. A bzip2 chunk is decompressed whole first: an entry of 750 bytes that
+# declares 16 took 2 GB of memory to read 17 bytes of (measured), so only these are read.
+READABLE_COMPRESSIONS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
 # Photos are already compressed: a ZIP entry that inflates a hundredfold is a bomb, not a photo.
 MAX_COMPRESSION_RATIO = 100
 RATIO_CHECK_FROM_BYTES = 1024 * 1024
@@ -32,6 +37,8 @@ ZIP_ARCHIVE_SUFFIXES = frozenset({".zip", ".jar", ".7z", ".rar", ".gz", ".tar", 
 # compressed data, a compression method it lacks.
 _ZIP_ENTRY_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
 _INFLATE_CHUNK_BYTES = 1024 * 1024
+# Enough of an entry for ``imageio.sniff_format`` to recognise an image by its first bytes.
+SNIFF_BYTES = 16
 _DRIVE_LETTER = re.compile(r"[A-Za-z]:")
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -41,10 +48,30 @@ Status = Literal["done", "failed", "skipped"]
 def is_image_candidate(name: str, data: bytes) -> bool:
     """Named like an image or starting like one: worth trying (and failing loudly if it is not).
     Anything else, such as a README in a ZIP, is skipped rather than reported as broken."""
-    return (
-        PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
-        or imageio.sniff_format(data) is not None
-    )
+    return _named_like_image(name) or imageio.sniff_format(data) is not None
+
+
+def _named_like_image(name: str) -> bool:
+    return PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
+
+
+def entry_is_image_candidate(archive: zipfile.ZipFile, entry: "JudgedEntry") -> bool:
+    """``is_image_candidate`` for an entry still in its ZIP: its name, else its first
+    ``SNIFF_BYTES`` (a read of one short prefix, never the whole entry). ArchiveEntryError when
+    even those cannot be read."""
+    if _named_like_image(entry.name):
+        return True
+    try:
+        with archive.open(entry.info) as stream:
+            return imageio.sniff_format(stream.read(SNIFF_BYTES)) is not None
+    except _ZIP_ENTRY_ERRORS as error:
+        raise ArchiveEntryError(f"unreadable entry: {error}") from error
+
+
+def declared_inflation(archive: zipfile.ZipFile) -> int:
+    """The bytes every file of ``archive`` inflates to by its central directory: the most that
+    reading them can inflate, as no entry is read past its declared size (``read_entry``)."""
+    return sum(info.file_size for info in archive.infolist() if not info.is_dir())
 
 
 def inflation_budget(compressed_bytes: int, ceiling: int) -> int:
@@ -69,6 +96,18 @@ def _safe_entry_name(info: zipfile.ZipInfo) -> str | None:
 def _collision_key(name: str) -> str:
     """Names that Windows and macOS file systems treat as one file (case, Unicode form)."""
     return unicodedata.normalize("NFC", name).casefold()
+
+
+@dataclass(frozen=True)
+class JudgedEntry:
+    """One file of a ZIP as its central directory describes it (``index`` is its place there),
+    with the verdict that keeps it from being anonymized, or none when it may be read."""
+
+    index: int
+    info: zipfile.ZipInfo
+    name: str
+    status: Status | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,56 +141,110 @@ class _InflationMeter:
         return b"".join(chunks)
 
 
+def judged_entries(
+    archive: zipfile.ZipFile,
+    max_entry_bytes: int = MAX_ZIP_ENTRY_BYTES,
+    reserved_names: frozenset[str] = frozenset(),
+) -> Iterator[JudgedEntry]:
+    """Every file entry of ``archive``, judged from its central directory alone (nothing is
+    inflated): unsafe, colliding, encrypted, oversized, bomb-like or unreadably compressed ones
+    come with a verdict. Names in ``reserved_names`` (the caller's own files, beside the entries
+    in its output) are refused like names already taken; names with control characters are
+    reported with those characters escaped, so no NUL reaches a report or a database."""
+    taken = {_collision_key(name): name for name in reserved_names}
+    for index, info in enumerate(archive.infolist()):
+        if info.is_dir():
+            continue
+        name = _safe_entry_name(info)
+        if _CONTROL_CHARACTER.search(info.orig_filename):
+            # zipfile cuts a name at a NUL: the name it shows is not the one the archive holds.
+            escaped = _escaped(info.orig_filename)
+            yield JudgedEntry(index, info, escaped, "skipped", "control character in name")
+        elif name is None:
+            yield JudgedEntry(index, info, info.filename, "skipped", "unsafe path")
+        elif verdict := _name_verdict(name, info, taken, reserved_names) or _unreadable_verdict(
+            info, max_entry_bytes
+        ):
+            yield JudgedEntry(index, info, name, *verdict)
+        else:
+            taken[_collision_key(name)] = name
+            yield JudgedEntry(index, info, name)
+
+
+def _name_verdict(
+    name: str, info: zipfile.ZipInfo, taken: dict[str, str], reserved_names: frozenset[str]
+) -> tuple[Status, str] | None:
+    """Why a safe name is still not anonymized: not a plain file, or one the output has."""
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "skipped", "symbolic link"
+    if (earlier := taken.get(_collision_key(name))) is not None:
+        return "skipped", _collision(name, earlier, reserved_names)
+    if PurePosixPath(name).suffix.lower() in ZIP_ARCHIVE_SUFFIXES:
+        return "skipped", "nested archive"
+    return None
+
+
+def _unreadable_verdict(info: zipfile.ZipInfo, max_entry_bytes: int) -> tuple[Status, str] | None:
+    """Why an entry with a safe name may still not be read, from its central directory."""
+    if info.flag_bits & ZIP_ENCRYPTED_FLAG:
+        return "failed", "encrypted entry"
+    if info.compress_type not in READABLE_COMPRESSIONS:
+        return "failed", f"compression method {info.compress_type} (only stored or deflated)"
+    if info.file_size > max_entry_bytes:
+        return "failed", "entry too large"
+    if info.file_size > RATIO_CHECK_FROM_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(
+        info.compress_size, 1
+    ):
+        return "failed", "suspicious compression ratio (a ZIP bomb?)"
+    return None
+
+
 def archive_entries(
     archive: zipfile.ZipFile,
     max_entry_bytes: int = MAX_ZIP_ENTRY_BYTES,
     max_inflated_bytes: int | None = None,
     reserved_names: frozenset[str] = frozenset(),
 ) -> Iterator[ArchiveEntry]:
-    """Every file entry of ``archive``; unsafe, colliding, encrypted, oversized, bomb-like or
-    damaged ones come with a verdict and no bytes, so one bad entry never stops the rest.
+    """Every file entry of ``archive`` as ``judged_entries`` judges it, read when it may be; a
+    damaged one comes with a verdict and no bytes, so one bad entry never stops the rest.
 
     Declared sizes bound each entry: zipfile stops at an entry's declared size and then checks
     its CRC, so an entry lying about its size fails instead of inflating without limit. The
     bytes inflated, counted as they come, bound them all: past ``max_inflated_bytes`` together,
-    ArchiveTooLargeError. Names in ``reserved_names`` (the caller's own files, beside the entries
-    in its output) are refused like names already taken; names with control characters are
-    reported with those characters escaped, so no NUL reaches a report or a database.
+    ArchiveTooLargeError.
     """
-    taken = {_collision_key(name): name for name in reserved_names}
     meter = _InflationMeter(max_inflated_bytes)
-    for info in archive.infolist():
-        if info.is_dir():
+    for entry in judged_entries(archive, max_entry_bytes, reserved_names):
+        if entry.status is not None:
+            yield ArchiveEntry(entry.name, None, entry.status, entry.error)
             continue
-        name = _safe_entry_name(info)
-        if _CONTROL_CHARACTER.search(info.orig_filename):
-            # zipfile cuts a name at a NUL: the name it shows is not the one the archive holds.
-            yield ArchiveEntry(
-                _escaped(info.orig_filename), None, "skipped", "control character in name"
-            )
-        elif name is None:
-            yield ArchiveEntry(info.filename, None, "skipped", "unsafe path")
-        elif stat.S_ISLNK(info.external_attr >> 16):
-            yield ArchiveEntry(name, None, "skipped", "symbolic link")
-        elif (earlier := taken.get(_collision_key(name))) is not None:
-            yield ArchiveEntry(name, None, "skipped", _collision(name, earlier, reserved_names))
-        elif PurePosixPath(name).suffix.lower() in ZIP_ARCHIVE_SUFFIXES:
-            yield ArchiveEntry(name, None, "skipped", "nested archive")
-        elif info.flag_bits & ZIP_ENCRYPTED_FLAG:
-            yield ArchiveEntry(name, None, "failed", "encrypted entry")
-        elif info.file_size > max_entry_bytes:
-            yield ArchiveEntry(name, None, "failed", "entry too large")
-        elif (
-            info.file_size > RATIO_CHECK_FROM_BYTES
-            and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1)
-        ):
-            yield ArchiveEntry(name, None, "failed", "suspicious compression ratio (a ZIP bomb?)")
-        else:
-            taken[_collision_key(name)] = name
-            try:
-                yield ArchiveEntry(name, meter.read(archive, info))
-            except _ZIP_ENTRY_ERRORS as error:
-                yield ArchiveEntry(name, None, "failed", f"unreadable entry: {error}")
+        try:
+            yield ArchiveEntry(entry.name, meter.read(archive, entry.info))
+        except _ZIP_ENTRY_ERRORS as error:
+            yield ArchiveEntry(entry.name, None, "failed", f"unreadable entry: {error}")
+
+
+def read_entry(archive: zipfile.ZipFile, index: int, max_bytes: int) -> bytes:
+    """The bytes of the entry at ``index`` in the central directory, never more than it declares
+    nor than ``max_bytes``: zipfile stops at the declared size and checks the CRC there, so an
+    entry whose headers lie, or whose data is damaged, raises ArchiveEntryError with the reason
+    instead of inflating further. The one read asks for the declared size and a byte: zipfile
+    inflates as much as a read asks for (at least 4 KiB) before it cuts at the declared size."""
+    infos = archive.infolist()
+    if not 0 <= index < len(infos) or infos[index].is_dir():
+        raise ArchiveEntryError(f"the ZIP has no file at position {index}")
+    info = infos[index]
+    verdict = _unreadable_verdict(info, max_bytes)
+    if verdict is not None:
+        raise ArchiveEntryError(verdict[1])
+    try:
+        with archive.open(info) as stream:
+            data = stream.read(info.file_size + 1)
+    except _ZIP_ENTRY_ERRORS as error:
+        raise ArchiveEntryError(f"unreadable entry: {error}") from error
+    if len(data) > info.file_size:  # zipfile gave more than declared: never trusted further
+        raise ArchiveEntryError("entry inflates beyond its declared size")
+    return data
 
 
 def _escaped(name: str) -> str:

@@ -22,6 +22,11 @@ class ArchiveTooLargeError(BlurcoreError):
     """A ZIP's entries inflate to more bytes than allowed, whatever its headers declare."""
 
 
+class ArchiveEntryError(BlurcoreError):
+    """One entry of a ZIP cannot be read: its headers lie, its data is damaged, or it is
+    encrypted, compressed in a way not read, or larger than allowed."""
+
+
 class UnsupportedVideoError(BlurcoreError):
     """The file is not a video this library reads (no video stream, truncated, corrupt), or it
     decoded with errors part of the way through: no output is written in either case."""
