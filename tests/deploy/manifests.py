@@ -4,6 +4,7 @@ Each ``*_violations`` function returns what is wrong (an empty list when nothing
 can both assert that the real files are clean and that a deliberately broken copy is caught.
 """
 
+import ipaddress
 import re
 import shlex
 import shutil
@@ -32,7 +33,19 @@ VENV_BIN = REPO / ".venv" / "bin"
 Doc = dict[str, Any]
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 # Read by the image's CMD (deploy/docker/Dockerfile), not by a pydantic settings class.
-IMAGE_ONLY_ENV = {"FPG_WORKER_CONCURRENCY"}
+IMAGE_ONLY_ENV = {"FPG_WORKER_CONCURRENCY", "FPG_WORKER_QUEUES"}
+# Video settings agreed with the video work (issue 16), accepted by name while no settings class
+# declares them yet; once one does, their values are validated like every other setting's.
+VIDEO_SETTINGS = {
+    "FPG_MAX_VIDEO_BYTES",
+    "FPG_MAX_VIDEO_SECONDS",
+    "FPG_VIDEO_SEGMENT_SECONDS",
+    "FPG_WORKER_SCRATCH_DIR",
+}
+DEFAULT_VIDEO_SEGMENT_SECONDS = 60
+# The Redis lists Celery queues on: photos on Celery's default, videos on their own.
+PHOTO_QUEUE = "celery"
+VIDEO_QUEUE = "video"
 
 
 # A worker's memory as measured (docs/reliability.md, "Memory per image"): the Celery parent and
@@ -45,6 +58,28 @@ WORKER_PROCESS_WARM_BYTES = 1100 * 2**20
 def worker_memory_needed(concurrency: int, max_pixels: int) -> int:
     per_process = WORKER_PROCESS_WARM_BYTES + memory_budget(max_pixels) * 11 // 10
     return WORKER_PARENT_AND_PROBE_BYTES + concurrency * per_process
+
+
+# A video worker process (docs/deployment.md, "Sizing"): the peak RSS of `blurcore blur` on one
+# thread was 441 MiB on a 960x540 clip and 1,083 MiB on a 1920x1080 one; a line through both,
+# and a tenth above it. The limits must take 1080p at least.
+VIDEO_PROCESS_BYTES = 230 * 2**20
+VIDEO_PROCESS_BYTES_PER_MEGAPIXEL = 415 * 2**20
+VIDEO_SIZED_FOR_PIXELS = 1920 * 1080
+# Scratch: 26.1 MB of output per minute of 960x540 measured; taken by pixels to 4K (x16), and
+# room for two segments (the one being stored while the next is encoded).
+VIDEO_OUTPUT_BYTES_PER_MINUTE = 26_100_000 * 16
+SEGMENTS_ON_SCRATCH = 2
+
+
+def video_worker_memory_needed(concurrency: int, pixels: int = VIDEO_SIZED_FOR_PIXELS) -> int:
+    per_process = VIDEO_PROCESS_BYTES + VIDEO_PROCESS_BYTES_PER_MEGAPIXEL * pixels // 10**6
+    return WORKER_PARENT_AND_PROBE_BYTES + concurrency * per_process * 11 // 10
+
+
+def video_scratch_needed(concurrency: int, segment_seconds: int) -> int:
+    per_segment = VIDEO_OUTPUT_BYTES_PER_MINUTE * segment_seconds // 60
+    return concurrency * SEGMENTS_ON_SCRATCH * per_segment
 
 
 def kubectl() -> str | None:
@@ -160,14 +195,21 @@ def workloads(docs: list[Doc]) -> list[Workload]:
 
 
 def workload_running(docs: list[Doc], image: str) -> Workload:
-    """The one workload whose main container runs the image named ``image`` (no registry/tag)."""
+    """The one workload whose main container runs the image named ``image`` (no registry/tag);
+    where several do (the photo and video workers), the one named after the image."""
     found = [
         load
         for load in workloads(docs)
         if any(image_basename(c["image"]) == image for c in load.pod["containers"])
     ]
+    if len(found) > 1:
+        found = [load for load in found if load.name == image]
     assert len(found) == 1, f"expected one workload running {image}, found {len(found)}"
     return found[0]
+
+
+def workload_named(docs: list[Doc], name: str) -> Workload:
+    return Workload(named(docs, "Deployment", name))
 
 
 def container_env(container: Doc, docs: list[Doc]) -> dict[str, str | None]:
@@ -192,9 +234,20 @@ def expand(text: str, env: dict[str, str | None]) -> str:
     )
 
 
-def fpg_env(docs: list[Doc], image: str) -> dict[str, str | None]:
-    container = workload_running(docs, image).pod["containers"][0]
+def fpg_env(docs: list[Doc], image: str, name: str | None = None) -> dict[str, str | None]:
+    """The FPG_ settings of the workload running ``image`` (or of the Deployment ``name``)."""
+    load = workload_running(docs, image) if name is None else workload_named(docs, name)
+    container = load.pod["containers"][0]
     return {k: v for k, v in container_env(container, docs).items() if k.startswith("FPG_")}
+
+
+def worker_queues(env: dict[str, str | None]) -> list[str]:
+    """The Redis lists a worker container takes tasks from: FPG_WORKER_QUEUES, which the worker
+    image's command passes to ``celery worker --queues``, or the image's default."""
+    queues = env.get("FPG_WORKER_QUEUES")
+    if queues is None:
+        queues = stage_env(dockerfile_stages(DOCKERFILE), "worker")["FPG_WORKER_QUEUES"]
+    return [queue.strip() for queue in queues.split(",")]
 
 
 def max_wait_seconds() -> float:
@@ -331,6 +384,7 @@ def autoscaler_targets(docs: list[Doc]) -> tuple[list[str], list[str]]:
 class Peer:
     namespace: str | None  # None: an address outside the cluster
     labels: tuple[tuple[str, str], ...] = ()
+    address: str | None = None  # outside the cluster only
 
     @property
     def label_map(self) -> dict[str, str]:
@@ -341,17 +395,31 @@ def pod(namespace: str, **labels: str) -> Peer:
     return Peer(namespace, tuple(sorted(labels.items())))
 
 
-INTERNET = Peer(None)
+def outside(address: str) -> Peer:
+    return Peer(None, address=address)
+
+
+INTERNET = outside("93.184.215.14")
 
 
 def _selects(selector: Doc, labels: dict[str, str]) -> bool:
-    assert "matchExpressions" not in selector, "the evaluator handles matchLabels only"
-    return all(labels.get(key) == value for key, value in selector.get("matchLabels", {}).items())
+    """matchLabels, and matchExpressions with the operator In."""
+    expressions = selector.get("matchExpressions", [])
+    assert all(e["operator"] == "In" for e in expressions), "the evaluator handles In only"
+    return all(
+        labels.get(key) == value for key, value in selector.get("matchLabels", {}).items()
+    ) and all(labels.get(e["key"]) in e["values"] for e in expressions)
+
+
+def _in_block(block: Doc, address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    excepted = any(ip in ipaddress.ip_network(cidr) for cidr in block.get("except", []))
+    return ip in ipaddress.ip_network(block["cidr"]) and not excepted
 
 
 def _peer_matches(rule_peer: Doc, peer: Peer, policy_namespace: str) -> bool:
     if "ipBlock" in rule_peer:
-        return peer.namespace is None  # any CIDR is taken to reach the outside world
+        return peer.address is not None and _in_block(rule_peer["ipBlock"], peer.address)
     if peer.namespace is None:
         return False
     if "namespaceSelector" in rule_peer:
@@ -431,6 +499,18 @@ def duration_seconds(text: str | int) -> float:
     for number, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", str(text)):
         total += float(number) * units[unit]
     return total
+
+
+def nginx_location(text: str, path: str) -> str:
+    """The body of ``location PATH { ... }`` in an nginx file ("" when there is none)."""
+    body = re.sub(r"#[^\n]*", "", text)
+    match = re.search(rf"location\s+{re.escape(path)}\s*{{([^}}]*)}}", body)
+    return match.group(1) if match else ""
+
+
+def nginx_server_level(text: str) -> str:
+    """An nginx file without its location blocks: what holds for every path."""
+    return re.sub(r"location\s[^{]*{[^}]*}", "", re.sub(r"#[^\n]*", "", text))
 
 
 def nginx_directives(text: str) -> dict[str, list[str]]:

@@ -10,13 +10,18 @@ import pytest
 
 from fpg_api.settings import GatewaySettings
 from fpg_worker.settings import WorkerSettings
+from jobstore.celery_wiring import video_time_limits
 from jobstore.settings import StoreSettings
 
 from .manifests import (
+    DEFAULT_VIDEO_SEGMENT_SECONDS,
     DEPLOY,
     DOCKERFILE,
     IMAGE_ONLY_ENV,
     NGINX_CONF,
+    PHOTO_QUEUE,
+    VIDEO_QUEUE,
+    VIDEO_SETTINGS,
     Doc,
     compose_default,
     dockerfile_stages,
@@ -25,14 +30,22 @@ from .manifests import (
     load_compose,
     max_wait_seconds,
     nginx_directives,
+    nginx_location,
+    nginx_server_level,
     option,
     project_version,
     size_bytes,
+    video_scratch_needed,
+    video_worker_memory_needed,
     worker_memory_needed,
+    worker_queues,
 )
 
 COMPOSE = DEPLOY / "compose" / "compose.yaml"
 ENTRY_POINT = "nginx"
+# The services that read the blob store, Redis and the audit trail, and the image target each runs.
+SERVICES = {"gateway": "gateway", "worker": "worker", "worker-video": "worker"}
+WORKERS = {"worker": PHOTO_QUEUE, "worker-video": VIDEO_QUEUE}  # and the Redis list each takes
 
 
 @pytest.fixture
@@ -69,10 +82,13 @@ def hardening_violations(compose: Doc) -> list[str]:
 
 def scaling_violations(compose: Doc) -> list[str]:
     """`--scale worker=N` needs no fixed name or port; each worker fits its CPU limit."""
+    problems = []
+    for name in WORKERS:
+        worker = compose["services"][name]
+        problems += [f"{name} sets {key}" for key in ("container_name", "ports") if key in worker]
+        if "replicas" in worker.get("deploy", {}):
+            problems.append(f"{name} sets deploy.replicas: --scale is the way to size it")
     worker = compose["services"]["worker"]
-    problems = [f"worker sets {key}" for key in ("container_name", "ports") if key in worker]
-    if "replicas" in worker.get("deploy", {}):
-        problems.append("worker sets deploy.replicas: --scale is the way to size it")
     concurrency = int(worker["environment"].get("FPG_WORKER_CONCURRENCY", 0))
     cpus = float(worker["deploy"]["resources"]["limits"]["cpus"])
     if not 1 <= concurrency <= cpus:
@@ -91,9 +107,10 @@ def settings_violations(compose: Doc) -> list[str]:
     problems = []
     models = {"gateway": GatewaySettings, "worker": WorkerSettings}
     fields = {name for model in models.values() for name in model.model_fields}
-    known = {f"FPG_{name.upper()}" for name in fields} | IMAGE_ONLY_ENV
+    known = {f"FPG_{name.upper()}" for name in fields} | IMAGE_ONLY_ENV | VIDEO_SETTINGS
     shared = None
-    for name, model in models.items():
+    for name, target in SERVICES.items():
+        model = models[target]
         env = {k: v for k, v in service_env(compose, name).items() if k.startswith("FPG_")}
         problems += [f"{name}: {key} is not a setting" for key in sorted(set(env) - known)]
         values = {k[4:].lower(): v for k, v in env.items() if k[4:].lower() in model.model_fields}
@@ -103,7 +120,7 @@ def settings_violations(compose: Doc) -> list[str]:
             problems.append(f"{name}: {error}")
         common = {k: v for k, v in env.items() if k[4:].lower() in StoreSettings.model_fields}
         if shared is not None and common != shared:
-            problems.append("gateway and worker see different shared settings")
+            problems.append(f"{name} sees other shared settings than the gateway")
         shared = common
     url = urlparse(service_env(compose, "gateway")["FPG_REDIS_URL"])
     if url.hostname not in compose["services"]:
@@ -127,7 +144,7 @@ def redis_violations(compose: Doc) -> list[str]:
         problems.append("Redis has no healthcheck")
     if named_volume_at(compose, "redis", "/data") is None:
         problems.append("Redis keeps its append-only file in the container: a restart loses it")
-    for name in ("gateway", "worker"):
+    for name in SERVICES:
         depends = compose["services"][name].get("depends_on", {})
         if depends.get("redis", {}).get("condition") != "service_healthy":
             problems.append(f"{name} does not wait for a healthy Redis")
@@ -139,7 +156,7 @@ def access_control_violations(compose: Doc) -> list[str]:
     problems = []
     if service_env(compose, "gateway").get("FPG_REQUIRE_API_KEYS") != "true":
         problems.append("the gateway does not require API keys (FPG_REQUIRE_API_KEYS)")
-    for name in ("gateway", "worker"):
+    for name in SERVICES:
         # ${FPG_AUDIT_DB_PASSWORD:?...} holds a "?": a placeholder keeps it out of the parse.
         raw = service_env(compose, name).get("FPG_AUDIT_DATABASE_URL", "")
         url = urlparse(re.sub(r"\$\{[^}]*\}", "password", raw))
@@ -166,17 +183,17 @@ def blob_violations(compose: Doc) -> list[str]:
     container's own disk would hide each upload from the workers), and nothing else mounts it."""
     problems = []
     volumes = set()
-    for name in ("gateway", "worker"):
+    for name in SERVICES:
         url = urlparse(service_env(compose, name).get("FPG_BLOB_URL", ""))
         volume = named_volume_at(compose, name, url.path) if url.scheme == "file" else None
         if volume is None:
             problems.append(f"{name}: FPG_BLOB_URL is not a directory on a named volume")
         volumes.add(volume)
     if len(volumes) > 1:
-        problems.append(f"gateway and worker keep blobs apart: {sorted(map(str, volumes))}")
+        problems.append(f"gateway and workers keep blobs apart: {sorted(map(str, volumes))}")
     for name, service in compose["services"].items():
         mounted = {str(mount).split(":")[0] for mount in service.get("volumes", [])}
-        if name not in ("gateway", "worker") and mounted & volumes:
+        if name not in SERVICES and mounted & volumes:
             problems.append(f"{name} mounts the blob volume")
     return problems
 
@@ -186,7 +203,7 @@ def checkpoint_violations(compose: Doc) -> list[str]:
     gateway and workers keep checkpoints on one named volume that PostgreSQL does not mount."""
     problems = []
     volumes = set()
-    for name in ("gateway", "worker"):
+    for name in SERVICES:
         env = service_env(compose, name)
         if not re.fullmatch(
             r"\$\{FPG_AUDIT_CHECKPOINT_KEY:\?[^}]*\}", env.get("FPG_AUDIT_CHECKPOINT_KEY", "")
@@ -199,7 +216,7 @@ def checkpoint_violations(compose: Doc) -> list[str]:
             problems.append(f"{name}: FPG_AUDIT_CHECKPOINT_DIR is not on a named volume")
         volumes.add(volume)
     if len(volumes) > 1:
-        problems.append(f"gateway and worker keep checkpoints apart: {sorted(map(str, volumes))}")
+        problems.append(f"gateway and workers keep checkpoints apart: {sorted(map(str, volumes))}")
     postgres_mounts = compose["services"].get("postgres", {}).get("volumes", [])
     if any(str(mount).split(":")[0] in volumes for mount in postgres_mounts):
         problems.append("PostgreSQL mounts the checkpoint volume")
@@ -221,12 +238,20 @@ def network_violations(compose: Doc) -> list[str]:
 
 def nginx_violations(compose: Doc) -> list[str]:
     """Body size and timeouts fit the gateway; it proxies to the gateway service; no disk spool."""
-    directives = nginx_directives(NGINX_CONF.read_text())
+    text = NGINX_CONF.read_text()
+    directives = nginx_directives(text)
     batch = int(service_env(compose, "gateway")["FPG_MAX_BATCH_BYTES"])
     problems = []
-    body = directives.get("client_max_body_size", ["1m"])[-1]
+    body = nginx_directives(nginx_server_level(text)).get("client_max_body_size", ["1m"])[-1]
     if size_bytes(body) < batch:
         problems.append(f"client_max_body_size {body} < FPG_MAX_BATCH_BYTES {batch}")
+    videos = nginx_directives(nginx_location(text, "/v1/videos"))
+    video_bytes = int(service_env(compose, "gateway")["FPG_MAX_VIDEO_BYTES"])
+    video_body = videos.get("client_max_body_size", [body])[-1]
+    if size_bytes(video_body) < video_bytes:
+        problems.append(f"/v1/videos body {video_body} < FPG_MAX_VIDEO_BYTES {video_bytes}")
+    if "proxy_pass" not in videos:
+        problems.append("/v1/videos is not passed to the gateway")
     for timeout in ("proxy_read_timeout", "proxy_send_timeout", "client_body_timeout"):
         seconds = duration_seconds(directives.get(timeout, ["60s"])[-1])
         if seconds <= max_wait_seconds():
@@ -249,23 +274,63 @@ def nginx_violations(compose: Doc) -> list[str]:
 
 def image_violations(compose: Doc) -> list[str]:
     """Built from the one Dockerfile, tagged with the package version like the k8s overlays."""
-    stages = dockerfile_stages(DOCKERFILE)
     problems = []
-    for name in ("gateway", "worker"):
+    for name, target in SERVICES.items():
         service = compose["services"][name]
         build = service.get("build", {})
         built_from = COMPOSE.parent / build.get("context", ".") / build.get("dockerfile", "")
         if built_from.resolve() != DOCKERFILE.resolve():
             problems.append(f"{name} is not built from {DOCKERFILE.name}")
-        if build.get("target") not in stages:
-            problems.append(f"{name}: no stage {build.get('target')} in the Dockerfile")
+        if build.get("target") != target:
+            problems.append(f"{name} is not built from the stage {target}")
         image = compose_default(service["image"])
-        if image != f"fpg-{name}:{project_version()}":
-            problems.append(f"{name}: image {image} is not fpg-{name}:{project_version()}")
+        if image != f"fpg-{target}:{project_version()}":
+            problems.append(f"{name}: image {image} is not fpg-{target}:{project_version()}")
     for name, service in compose["services"].items():
         image = compose_default(service["image"])
         if ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest"):
             problems.append(f"{name}: image {image} has no fixed tag")
+    return problems
+
+
+def video_worker_violations(compose: Doc) -> list[str]:
+    """Each worker takes its own Redis list; the video worker fits its processes (CPU, memory for
+    1080p plus its RAM-backed scratch), has scratch for its segments, and a grace period that lets
+    a running segment finish."""
+    problems = []
+    for name, queue in WORKERS.items():
+        service = compose["services"][name]
+        if "command" in service or "entrypoint" in service:
+            problems.append(f"{name} replaces the worker image's command")
+        queues = worker_queues(dict(service_env(compose, name)))
+        if queues != [queue]:
+            problems.append(f"{name} takes tasks from {queues}, not [{queue!r}]")
+    service = compose["services"]["worker-video"]
+    env = service_env(compose, "worker-video")
+    limits = service["deploy"]["resources"]["limits"]
+    concurrency = int(env.get("FPG_WORKER_CONCURRENCY", 0))
+    if not 1 <= concurrency <= float(limits["cpus"]):
+        problems.append(f"video worker concurrency {concurrency} does not fit its CPUs")
+    scratch = next(
+        (
+            str(m)
+            for m in service.get("tmpfs", [])
+            if str(m).split(":")[0] == env.get("FPG_WORKER_SCRATCH_DIR")
+        ),
+        None,
+    )
+    size = re.search(r"size=(\w+)", scratch or "")
+    segment = int(env.get("FPG_VIDEO_SEGMENT_SECONDS", DEFAULT_VIDEO_SEGMENT_SECONDS))
+    if size is None:
+        problems.append("FPG_WORKER_SCRATCH_DIR is not a tmpfs with a size")
+    elif size_bytes(size.group(1)) < video_scratch_needed(concurrency, segment):
+        problems.append(f"scratch {size.group(1)} below {concurrency} x two {segment} s segments")
+    needed = video_worker_memory_needed(concurrency) + (size_bytes(size.group(1)) if size else 0)
+    if size_bytes(str(limits["memory"])) < needed:
+        problems.append(f"video worker memory limit below its peak and scratch ({needed:,} bytes)")
+    grace = duration_seconds(service.get("stop_grace_period", "10s"))
+    if grace < video_time_limits(segment)[1]:
+        problems.append(f"video worker stop_grace_period {grace} s < a segment's hard limit")
     return problems
 
 
@@ -280,6 +345,7 @@ CHECKS: dict[str, Callable[[Doc], list[str]]] = {
     "blobs": blob_violations,
     "nginx": nginx_violations,
     "images": image_violations,
+    "video worker": video_worker_violations,
 }
 
 
@@ -290,8 +356,8 @@ def test_compose_keeps_invariant(compose, check):
 
 def test_compose_and_kubernetes_share_the_settings(compose, rendered):
     """The same FPG_ values on both deployments (the Redis and database addresses aside)."""
-    for image, service in (("fpg-gateway", "gateway"), ("fpg-worker", "worker")):
-        k8s = fpg_env(rendered["dev"], image)
+    for service, target in SERVICES.items():
+        k8s = fpg_env(rendered["dev"], f"fpg-{target}", f"fpg-{service}")
         here = {k: v for k, v in service_env(compose, service).items() if k.startswith("FPG_")}
         different = {
             "FPG_REDIS_URL",
@@ -364,7 +430,60 @@ BREAKS: dict[str, tuple[str, Callable[[Doc], object]]] = {
         "network",
         lambda c: c["services"]["postgres"].update(networks=["frontend", "backend"]),
     ),
+    "video worker takes photos too": (
+        "video worker",
+        lambda c: _video_env(c).update(FPG_WORKER_QUEUES="celery,video"),
+    ),
+    "photo worker takes videos too": (
+        "video worker",
+        lambda c: c["services"]["worker"]["environment"].update(FPG_WORKER_QUEUES="celery,video"),
+    ),
+    "scratch too small for a segment": (
+        "video worker",
+        lambda c: c["services"]["worker-video"].update(
+            tmpfs=["/tmp:size=64m,mode=1777", "/var/lib/fpg/scratch:size=100m,mode=1777"]
+        ),
+    ),
+    "scratch on the read-only root": (
+        "video worker",
+        lambda c: c["services"]["worker-video"].update(tmpfs=["/tmp:size=64m,mode=1777"]),
+    ),
+    "video memory for 540p only": (
+        "video worker",
+        lambda c: c["services"]["worker-video"]["deploy"]["resources"]["limits"].update(
+            memory="1g"
+        ),
+    ),
+    "video grace of a photo task": (
+        "video worker",
+        lambda c: c["services"]["worker-video"].update(stop_grace_period="180s"),
+    ),
+    "video worker with a fixed name": (
+        "scaling",
+        lambda c: c["services"]["worker-video"].update(container_name="video"),
+    ),
+    "videos above nginx's limit": (
+        "nginx",
+        lambda c: c["services"]["gateway"]["environment"].update(
+            FPG_MAX_VIDEO_BYTES=str(8 * 2**30)
+        ),
+    ),
+    "video worker from the gateway stage": (
+        "images",
+        lambda c: c["services"]["worker-video"].update(
+            build={**c["services"]["worker-video"]["build"], "target": "gateway"}
+        ),
+    ),
+    "video worker's blobs in the container": (
+        "blobs",
+        lambda c: c["services"]["worker-video"]["volumes"].remove("blobs:/var/lib/fpg/blobs"),
+    ),
 }
+
+
+def _video_env(compose: Doc) -> Doc:
+    env: Doc = compose["services"]["worker-video"]["environment"]
+    return env
 
 
 @pytest.mark.parametrize("name", BREAKS)

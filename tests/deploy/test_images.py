@@ -4,11 +4,15 @@ checks, the commands the services expect, and a build context with the models bu
 import importlib.util
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import pytest
+
+from jobstore.celery_wiring import QUEUE
 
 from .manifests import (
     DOCKERFILE,
@@ -100,13 +104,57 @@ def test_gateway_keeps_idle_connections_longer_than_the_ingress_proxy():
 
 def test_worker_command_runs_celery_prefork_on_the_worker_app():
     command = " ".join(json_form(STAGES["worker"].last("CMD") or ""))
-    assert "exec celery -A fpg_worker.celery_app worker --pool prefork --concurrency" in command
-    assert '"$FPG_WORKER_CONCURRENCY"' in command
+    assert "exec celery -A fpg_worker.celery_app worker --pool prefork" in command
+    assert '--concurrency "$FPG_WORKER_CONCURRENCY"' in command
     assert stage_env(STAGES, "worker")["FPG_WORKER_CONCURRENCY"] == "1"
     assert importlib.util.find_spec("fpg_worker.celery_app") is not None
     healthcheck = " ".join(json_form(STAGES["worker"].last("HEALTHCHECK") or ""))
     assert "inspect ping" in healthcheck
     assert "celery@$HOSTNAME" in healthcheck
+
+
+def test_worker_takes_the_lists_it_is_given_and_photos_by_default():
+    """A video worker is the same image with FPG_WORKER_QUEUES=video (deploy/k8s, compose)."""
+    command = " ".join(json_form(STAGES["worker"].last("CMD") or ""))
+    assert '--queues "$FPG_WORKER_QUEUES"' in command
+    assert stage_env(STAGES, "worker")["FPG_WORKER_QUEUES"] == QUEUE
+
+
+# What python:3.11-slim-bookworm has of the libraries a wheel may link to (glibc, libgcc,
+# libstdc++, zlib); anything else must travel inside the wheel.
+SLIM_BASE_LIBRARIES = {
+    "ld-linux-x86-64.so.2",
+    "libc.so.6",
+    "libdl.so.2",
+    "libgcc_s.so.1",
+    "libm.so.6",
+    "libmvec.so.1",
+    "libpthread.so.0",
+    "librt.so.1",
+    "libstdc++.so.6",
+    "libz.so.1",
+}
+
+
+def test_video_needs_no_ffmpeg_in_the_worker_image():
+    """PyAV's wheel carries its FFmpeg libraries (av.libs): the worker image needs no ffmpeg
+    package, only what the slim base already has. (No code runs an ffmpeg program.)"""
+    readelf = shutil.which("readelf")
+    if readelf is None:
+        pytest.skip("readelf (binutils) is not installed")
+    package = Path(importlib.util.find_spec("av").origin or "").parent  # type: ignore[union-attr]
+    bundled = package.parent / "av.libs"
+    libraries = [*package.rglob("*.so"), *bundled.glob("*.so*")]
+    assert libraries
+    needed = set()
+    for library in libraries:
+        dynamic = subprocess.run(
+            [readelf, "-d", str(library)], capture_output=True, text=True, check=True, timeout=60
+        ).stdout
+        needed |= set(re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", dynamic))
+    assert any(name.startswith("libavcodec") for name in needed)
+    missing = needed - {path.name for path in bundled.iterdir()} - SLIM_BASE_LIBRARIES
+    assert not missing, f"the worker image would need system libraries: {sorted(missing)}"
 
 
 def test_all_in_one_starts_fpg_local_with_its_own_redis_on_all_interfaces():

@@ -6,6 +6,7 @@ prove that the check notices.
 """
 
 import copy
+import ipaddress
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -15,14 +16,20 @@ import pytest
 
 from fpg_api.settings import GatewaySettings
 from fpg_worker.settings import WorkerSettings
-from jobstore.celery_wiring import QUEUE, make_celery
+from jobstore.celery_wiring import QUEUE, make_celery, video_time_limits
 from jobstore.settings import StoreSettings
 
 from .manifests import (
+    DEFAULT_VIDEO_SEGMENT_SECONDS,
     IMAGE_ONLY_ENV,
     INTERNET,
     OVERLAYS,
+    PHOTO_QUEUE,
+    VIDEO_QUEUE,
+    VIDEO_SETTINGS,
     Doc,
+    Peer,
+    Workload,
     autoscaler_targets,
     connection_allowed,
     container_env,
@@ -34,6 +41,7 @@ from .manifests import (
     named,
     of_kind,
     option,
+    outside,
     pod,
     pod_peer,
     probe_violations,
@@ -42,12 +50,24 @@ from .manifests import (
     resource_violations,
     security_violations,
     size_bytes,
+    video_scratch_needed,
+    video_worker_memory_needed,
     worker_memory_needed,
+    worker_queues,
+    workload_named,
     workload_running,
 )
 
 OVERLAY_NAMES = [overlay.name for overlay in OVERLAYS]
 Check = Callable[[list[Doc]], list[str]]
+# The Deployments that read the blob store, Redis and the audit trail, and the image each runs.
+SERVICES = {
+    "fpg-gateway": "fpg-gateway",
+    "fpg-worker": "fpg-worker",
+    "fpg-worker-video": "fpg-worker",
+}
+WORKERS = {"fpg-worker": PHOTO_QUEUE, "fpg-worker-video": VIDEO_QUEUE}  # and the list each takes
+VIDEO_PATH = "/v1/videos"
 INGRESS_CONTROLLER = pod("ingress-nginx", **{"app.kubernetes.io/name": "ingress-nginx"})
 KEDA_OPERATOR = pod("keda", app="keda-operator")
 KUBE_DNS = pod("kube-system", **{"k8s-app": "kube-dns"})
@@ -113,13 +133,14 @@ def visibility_violations(docs: list[Doc]) -> list[str]:
 def settings_violations(docs: list[Doc]) -> list[str]:
     """Every FPG_ variable is a real setting of the process that reads it, with a valid value."""
     problems = []
-    models = (("fpg-gateway", GatewaySettings), ("fpg-worker", WorkerSettings))
-    # One ConfigMap feeds both, so a worker may see a gateway-only setting and the reverse.
-    fields = {name for _, model in models for name in model.model_fields}
-    known = {f"FPG_{name.upper()}" for name in fields} | IMAGE_ONLY_ENV
-    for image, model in models:
-        env = fpg_env(docs, image)
-        problems += [f"{image}: {name} is not a setting" for name in sorted(set(env) - known)]
+    models = {"fpg-gateway": GatewaySettings, "fpg-worker": WorkerSettings}
+    # One ConfigMap feeds all, so a worker may see a gateway-only setting and the reverse.
+    fields = {name for model in models.values() for name in model.model_fields}
+    known = {f"FPG_{name.upper()}" for name in fields} | IMAGE_ONLY_ENV | VIDEO_SETTINGS
+    for name, image in SERVICES.items():
+        model = models[image]
+        env = fpg_env(docs, image, name)
+        problems += [f"{name}: {key} is not a setting" for key in sorted(set(env) - known)]
         values = {
             key[4:].lower(): value
             for key, value in env.items()
@@ -128,7 +149,7 @@ def settings_violations(docs: list[Doc]) -> list[str]:
         try:
             model(**values)  # type: ignore[arg-type]
         except ValueError as error:
-            problems.append(f"{image}: {error}")
+            problems.append(f"{name}: {error}")
     return problems
 
 
@@ -137,8 +158,8 @@ def redis_url_violations(docs: list[Doc]) -> list[str]:
     problems = []
     _, redis_argv = redis_args(docs)
     service = named(docs, "Service", "fpg-redis")
-    for image in ("fpg-gateway", "fpg-worker"):
-        container = workload_running(docs, image).pod["containers"][0]
+    for image in SERVICES:
+        container = workload_named(docs, image).pod["containers"][0]
         url = container_env(container, docs)["FPG_REDIS_URL"] or ""
         parsed = urlparse(url)
         if parsed.hostname != service["metadata"]["name"]:
@@ -176,22 +197,29 @@ def redis_violations(docs: list[Doc]) -> list[str]:
     redis = workload_running(docs, "redis")
     if redis.doc["spec"].get("replicas", 1) != 1:
         problems.append("more than one Redis replica, each with its own queue")
-    if claim_at(docs, "redis", "/data") is None:
+    if claim_at(workload_running(docs, "redis"), "/data") is None:
         problems.append("Redis keeps its append-only file on the pod's disk: a restart loses it")
     return problems
 
 
 def keda_violations(docs: list[Doc]) -> list[str]:
-    """KEDA watches Celery's list on the Redis Service the workers use, as they authenticate."""
+    """KEDA scales each worker Deployment on the list it takes tasks from, on the Redis Service
+    the workers use, as they authenticate."""
     problems = []
-    worker = workload_running(docs, "fpg-worker")
     service = named(docs, "Service", "fpg-redis")
     _, redis_argv = redis_args(docs)
-    worker_url = urlparse(fpg_env(docs, "fpg-worker")["FPG_REDIS_URL"] or "")
-    for scaled in of_kind(docs, "ScaledObject"):
+    scaled_objects = of_kind(docs, "ScaledObject")
+    targets = [scaled["spec"]["scaleTargetRef"]["name"] for scaled in scaled_objects]
+    if scaled_objects and sorted(targets) != sorted(WORKERS):
+        problems.append(f"KEDA scales {sorted(targets)}, not each worker Deployment once")
+    for scaled in scaled_objects:
         spec = scaled["spec"]
-        if spec["scaleTargetRef"]["name"] != worker.name:
-            problems.append(f"ScaledObject targets {spec['scaleTargetRef']['name']}")
+        target = spec["scaleTargetRef"]["name"]
+        if target not in WORKERS:
+            problems.append(f"ScaledObject targets {target}")
+            continue
+        worker_env = fpg_env(docs, "fpg-worker", target)
+        worker_url = urlparse(worker_env["FPG_REDIS_URL"] or "")
         if spec.get("minReplicaCount", 0) > spec.get("maxReplicaCount", 100):
             problems.append("ScaledObject minReplicaCount > maxReplicaCount")
         triggers = [t for t in spec["triggers"] if t["type"] == "redis"]
@@ -199,8 +227,11 @@ def keda_violations(docs: list[Doc]) -> list[str]:
             problems.append("ScaledObject has no redis trigger")
         for trigger in triggers:
             meta = trigger["metadata"]
-            if meta.get("listName") != QUEUE:
-                problems.append(f"KEDA watches list {meta.get('listName')}, Celery uses {QUEUE}")
+            if [meta.get("listName")] != worker_queues(worker_env):
+                problems.append(
+                    f"KEDA scales {target} on list {meta.get('listName')}, "
+                    f"it takes tasks from {worker_queues(worker_env)}"
+                )
             for key in ("listLength", "activationListLength"):
                 if not str(meta.get(key, "")).isdigit():
                     problems.append(f"KEDA trigger has no numeric {key}")
@@ -268,7 +299,28 @@ def capacity_violations(docs: list[Doc]) -> list[str]:
                 problems.append(f"ingress {timeout} {seconds} s <= the gateway's max wait")
         if notes.get("nginx.ingress.kubernetes.io/proxy-request-buffering") != "off":
             problems.append("ingress buffers request bodies (originals) to the controller's disk")
-    return problems
+    return problems + video_ingress_violations(docs)
+
+
+def video_ingress_violations(docs: list[Doc]) -> list[str]:
+    """/v1/videos has an Ingress path of its own whose body limit takes FPG_MAX_VIDEO_BYTES."""
+    video_bytes = int(fpg_env(docs, "fpg-gateway").get("FPG_MAX_VIDEO_BYTES") or 0)
+    if not video_bytes:
+        return ["the gateway has no FPG_MAX_VIDEO_BYTES"]
+    ingresses = [
+        ingress
+        for ingress in of_kind(docs, "Ingress")
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+        if path["path"] == VIDEO_PATH and path["pathType"] == "Prefix"
+    ]
+    if not ingresses:
+        return [f"no Ingress routes {VIDEO_PATH} with its own body limit"]
+    notes = ingresses[0]["metadata"].get("annotations", {})
+    body = notes.get("nginx.ingress.kubernetes.io/proxy-body-size", "1m")
+    if size_bytes(body) < video_bytes:
+        return [f"{VIDEO_PATH} ingress body size {body} < FPG_MAX_VIDEO_BYTES {video_bytes}"]
+    return []
 
 
 def default_deny_violations(docs: list[Doc]) -> list[str]:
@@ -284,9 +336,37 @@ def default_deny_violations(docs: list[Doc]) -> list[str]:
     return ["no default-deny NetworkPolicy (all pods, Ingress and Egress, no rule)"]
 
 
+def blob_store_endpoint(docs: list[Doc]) -> tuple[Peer, int] | None:
+    """An address and port of the S3 endpoint, as the NetworkPolicy fpg-blob-store allows it."""
+    policies = [
+        p for p in of_kind(docs, "NetworkPolicy") if p["metadata"]["name"] == "fpg-blob-store"
+    ]
+    if not policies:
+        return None
+    rule = policies[0]["spec"]["egress"][0]
+    network = ipaddress.ip_network(rule["to"][0]["ipBlock"]["cidr"])
+    address = next(network.hosts(), network.network_address)
+    return outside(str(address)), int(rule["ports"][0]["port"])
+
+
+def blob_store_paths(docs: list[Doc], services: list[Peer], others: list[Peer]) -> list[tuple]:
+    """With the blob store in a bucket: the gateway and workers reach it, nothing else does."""
+    url = urlparse(fpg_env(docs, "fpg-gateway").get("FPG_BLOB_URL") or "")
+    endpoint = blob_store_endpoint(docs)
+    if url.scheme != "s3":
+        return []
+    if endpoint is None:
+        return [(services[0], INTERNET, 443, "TCP", True)]  # reported as blocked: no way there
+    store, port = endpoint
+    return [(peer, store, port, "TCP", True) for peer in services] + [
+        (peer, store, port, "TCP", False) for peer in others
+    ]
+
+
 def network_violations(docs: list[Doc]) -> list[str]:
     """Who may talk to whom, evaluated from the policies (the other direction must be denied)."""
     gateway, worker = pod_peer(docs, "fpg-gateway"), pod_peer(docs, "fpg-worker")
+    video = pod("face-privacy-guard", **workload_named(docs, "fpg-worker-video").pod_labels)
     redis, postgres = pod_peer(docs, "redis"), pod_peer(docs, "postgres")
     keda_scales = bool(of_kind(docs, "ScaledObject"))
     expected = [
@@ -315,6 +395,14 @@ def network_violations(docs: list[Doc]) -> list[str]:
         (KEDA_OPERATOR, postgres, 5432, "TCP", False),
         (postgres, INTERNET, 443, "TCP", False),
         (postgres, redis, 6379, "TCP", False),
+        (video, redis, 6379, "TCP", True),
+        (video, postgres, 5432, "TCP", True),
+        (video, KUBE_DNS, 53, "UDP", True),
+        (video, INTERNET, 443, "TCP", False),
+        (INGRESS_CONTROLLER, video, 8080, "TCP", False),
+        (gateway, video, 8080, "TCP", False),
+        (STRANGER, video, 8080, "TCP", False),
+        *blob_store_paths(docs, [gateway, worker, video], [redis, postgres]),
     ]
     problems = []
     for source, destination, port, protocol, allowed in expected:
@@ -332,8 +420,8 @@ def access_control_violations(docs: list[Doc]) -> list[str]:
         problems.append("the gateway does not require API keys (FPG_REQUIRE_API_KEYS)")
     for variable in ("FPG_AUDIT_DATABASE_URL", "FPG_AUDIT_CHECKPOINT_KEY"):
         sources = set()
-        for image in ("fpg-gateway", "fpg-worker"):
-            entries = workload_running(docs, image).pod["containers"][0].get("env", [])
+        for image in SERVICES:
+            entries = workload_named(docs, image).pod["containers"][0].get("env", [])
             entry = next((e for e in entries if e["name"] == variable), None)
             reference = (entry or {}).get("valueFrom", {}).get("secretKeyRef")
             if reference is None:
@@ -341,13 +429,13 @@ def access_control_violations(docs: list[Doc]) -> list[str]:
             else:
                 sources.add((reference["name"], reference["key"]))
         if len(sources) > 1:
-            problems.append(f"gateway and worker read {variable} from different Secrets")
+            problems.append(f"gateway and workers read {variable} from different Secrets")
     return problems
 
 
-def claim_at(docs: list[Doc], image: str, directory: str | None) -> str | None:
-    """The PersistentVolumeClaim the pod running ``image`` mounts at ``directory``, if any."""
-    pod = workload_running(docs, image).pod
+def claim_at(load: Workload, directory: str | None) -> str | None:
+    """The PersistentVolumeClaim ``load``'s pod mounts at ``directory``, if any."""
+    pod = load.pod
     mount = next(
         (m for m in pod["containers"][0].get("volumeMounts", []) if m["mountPath"] == directory),
         None,
@@ -357,23 +445,64 @@ def claim_at(docs: list[Doc], image: str, directory: str | None) -> str | None:
     return None if claim is None else str(claim)
 
 
-def blob_volume_violations(docs: list[Doc]) -> list[str]:
-    """Gateway and workers keep originals and results in one directory on one shared claim (a
-    pod's own disk would hide each upload from the workers), and no other pod mounts it."""
+def blob_store_violations(docs: list[Doc]) -> list[str]:
+    """Gateway and workers keep originals and results in one store. A directory: on one shared
+    claim (a pod's own disk would hide each upload from the workers) that no other pod mounts.
+    A bucket: no claim at all, and endpoint and credentials from one Secret, never in the open."""
+    urls = {
+        name: fpg_env(docs, image, name).get("FPG_BLOB_URL") or ""
+        for name, image in SERVICES.items()
+    }
+    if len(set(urls.values())) > 1:
+        return [f"gateway and workers use different blob stores: {urls}"]
+    scheme = urlparse(next(iter(urls.values()))).scheme
+    if scheme == "s3":
+        return _bucket_violations(docs)
     problems = []
     claims = set()
-    for image in ("fpg-gateway", "fpg-worker"):
-        url = urlparse(fpg_env(docs, image).get("FPG_BLOB_URL") or "")
-        claim = claim_at(docs, image, url.path) if url.scheme == "file" else None
+    for name in SERVICES:
+        url = urlparse(urls[name])
+        load = workload_named(docs, name)
+        claim = claim_at(load, url.path) if url.scheme == "file" else None
         if claim is None:
-            problems.append(f"{image}: FPG_BLOB_URL is not a directory on a PersistentVolumeClaim")
+            problems.append(f"{name}: FPG_BLOB_URL is not a directory on a PersistentVolumeClaim")
         claims.add(claim)
     if len(claims) > 1:
-        problems.append(f"gateway and worker keep blobs apart: {sorted(map(str, claims))}")
+        problems.append(f"gateway and workers keep blobs apart: {sorted(map(str, claims))}")
     for other in ("postgres", "redis"):
         for volume in workload_running(docs, other).pod.get("volumes", []):
             if volume.get("persistentVolumeClaim", {}).get("claimName") in claims:
                 problems.append(f"{other} mounts the blob volume")
+    return problems
+
+
+S3_SETTINGS = ("AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
+
+def _bucket_violations(docs: list[Doc]) -> list[str]:
+    problems = []
+    if any(
+        doc["metadata"]["name"] == "fpg-blobs" for doc in of_kind(docs, "PersistentVolumeClaim")
+    ):
+        problems.append("the blob store is a bucket, yet the claim fpg-blobs is still made")
+    secrets = set()
+    for name in SERVICES:
+        load = workload_named(docs, name)
+        container = load.pod["containers"][0]
+        claims = [v for v in load.pod.get("volumes", []) if "persistentVolumeClaim" in v]
+        if any(v["persistentVolumeClaim"]["claimName"] == "fpg-blobs" for v in claims):
+            problems.append(f"{name} still mounts fpg-blobs")
+        entries = {entry["name"]: entry for entry in container.get("env", [])}
+        for variable in S3_SETTINGS:
+            reference = entries.get(variable, {}).get("valueFrom", {}).get("secretKeyRef")
+            if reference is None:
+                problems.append(f"{name}: {variable} does not come from a Secret")
+            else:
+                secrets.add(reference["name"])
+        if set(S3_SETTINGS) & set(container_env({**container, "env": []}, docs)):
+            problems.append(f"{name}: S3 settings in a ConfigMap, in the open")
+    if len(secrets) > 1:
+        problems.append(f"the S3 settings come from several Secrets: {sorted(secrets)}")
     return problems
 
 
@@ -382,17 +511,82 @@ def checkpoint_volume_violations(docs: list[Doc]) -> list[str]:
     disk, and nothing else mounts it (PostgreSQL's administrators have no way in)."""
     problems = []
     claims = set()
-    for image in ("fpg-gateway", "fpg-worker"):
-        claim = claim_at(docs, image, fpg_env(docs, image).get("FPG_AUDIT_CHECKPOINT_DIR"))
+    for name, image in SERVICES.items():
+        directory = fpg_env(docs, image, name).get("FPG_AUDIT_CHECKPOINT_DIR")
+        claim = claim_at(workload_named(docs, name), directory)
         if claim is None:
-            problems.append(f"{image}: FPG_AUDIT_CHECKPOINT_DIR is not on a PersistentVolumeClaim")
+            problems.append(f"{name}: FPG_AUDIT_CHECKPOINT_DIR is not on a PersistentVolumeClaim")
         claims.add(claim)
     if len(claims) > 1:
-        problems.append(f"gateway and worker keep checkpoints apart: {sorted(map(str, claims))}")
+        problems.append(f"gateway and workers keep checkpoints apart: {sorted(map(str, claims))}")
     postgres = workload_running(docs, "postgres").pod
     for volume in postgres.get("volumes", []):
         if volume.get("persistentVolumeClaim", {}).get("claimName") in claims:
             problems.append("PostgreSQL mounts the checkpoint volume")
+    return problems
+
+
+def queue_violations(docs: list[Doc]) -> list[str]:
+    """Photo workers take photos only and video workers videos only, each through the worker
+    image's own command (which reads FPG_WORKER_QUEUES)."""
+    problems = []
+    for name, queue in WORKERS.items():
+        container = workload_named(docs, name).pod["containers"][0]
+        if "command" in container or "args" in container:
+            problems.append(f"{name} replaces the worker image's command")
+        queues = worker_queues(fpg_env(docs, "fpg-worker", name))
+        if queues != [queue]:
+            problems.append(f"{name} takes tasks from {queues}, not [{queue!r}]")
+    return problems
+
+
+def segment_hard_time_limit(segment_seconds: int) -> int:
+    """The hard time limit the worker gives one segment's task."""
+    return video_time_limits(segment_seconds)[1]
+
+
+def _scratch_volume(load: Workload, directory: str | None) -> Doc | None:
+    mounts = load.pod["containers"][0].get("volumeMounts", [])
+    mount = next((m for m in mounts if m["mountPath"] == directory), None)
+    volumes = load.pod.get("volumes", [])
+    return next((v for v in volumes if mount and v["name"] == mount["name"]), None)
+
+
+def video_worker_violations(docs: list[Doc]) -> list[str]:
+    """The video worker fits its processes: CPU, memory for 1080p, a scratch emptyDir with a
+    size limit for its segments (counted in its ephemeral-storage limit when on disk), and a
+    grace period that lets a running segment finish."""
+    load = workload_named(docs, "fpg-worker-video")
+    container = load.pod["containers"][0]
+    env = fpg_env(docs, "fpg-worker", load.name)
+    limits = container["resources"]["limits"]
+    concurrency = int(container_env(container, docs).get("FPG_WORKER_CONCURRENCY") or 0)
+    problems = []
+    if not 1 <= concurrency <= cpu_cores(limits["cpu"]):
+        problems.append(f"video worker concurrency {concurrency} does not fit its CPU limit")
+    scratch = _scratch_volume(load, env.get("FPG_WORKER_SCRATCH_DIR"))
+    size_limit = (scratch or {}).get("emptyDir", {}).get("sizeLimit")
+    segment = int(env.get("FPG_VIDEO_SEGMENT_SECONDS") or DEFAULT_VIDEO_SEGMENT_SECONDS)
+    if size_limit is None:
+        problems.append("FPG_WORKER_SCRATCH_DIR is not an emptyDir with a sizeLimit")
+    elif memory_bytes(size_limit) < video_scratch_needed(concurrency, segment):
+        problems.append(f"scratch {size_limit} below {concurrency} x two {segment} s segments")
+    in_memory = (scratch or {}).get("emptyDir", {}).get("medium") == "Memory"
+    memory = video_worker_memory_needed(concurrency) + (
+        memory_bytes(size_limit) if in_memory and size_limit else 0
+    )
+    if memory_bytes(limits["memory"]) < memory:
+        problems.append(f"video worker memory limit below its processes' peak ({memory:,} bytes)")
+    if not in_memory and size_limit:
+        storage = limits.get("ephemeral-storage")
+        requested = container["resources"].get("requests", {}).get("ephemeral-storage")
+        if storage is None or requested is None:
+            problems.append("video worker has no ephemeral-storage request and limit")
+        elif memory_bytes(requested) < memory_bytes(size_limit):
+            problems.append("video worker's ephemeral-storage request below its scratch")
+    grace = load.pod.get("terminationGracePeriodSeconds", 30)
+    if grace < segment_hard_time_limit(segment):
+        problems.append(f"video worker grace {grace} s < a segment's hard time limit")
     return problems
 
 
@@ -413,7 +607,9 @@ CHECKS: dict[str, Check] = {
     "network paths": network_violations,
     "access control": access_control_violations,
     "checkpoint volume": checkpoint_volume_violations,
-    "blob volume": blob_volume_violations,
+    "blob store": blob_store_violations,
+    "queues": queue_violations,
+    "video worker": video_worker_violations,
 }
 
 
@@ -425,7 +621,7 @@ def test_overlay_keeps_invariant(rendered, overlay, check):
 
 def test_prod_scales_workers_with_keda_and_dev_by_hand(rendered):
     hpa, keda = autoscaler_targets(rendered["prod"])
-    assert keda == ["fpg-worker"]
+    assert sorted(keda) == ["fpg-worker", "fpg-worker-video"]
     assert hpa == ["fpg-gateway"]
     hpa, keda = autoscaler_targets(rendered["dev"])
     assert hpa == keda == [], "dev: `kubectl scale` must not be undone by an autoscaler"
@@ -632,16 +828,180 @@ BREAKS: dict[str, tuple[str, Callable[[list[Doc]], object]]] = {
         lambda d: _set_env(d, "fpg-worker", "FPG_AUDIT_CHECKPOINT_DIR", "/tmp/checkpoints"),
     ),
     "blobs on the pod's disk": (
-        "blob volume",
+        "blob store",
         lambda d: _set_env(d, "fpg-gateway", "FPG_BLOB_URL", "file:///tmp/blobs"),
     ),
     "redis mounts the blobs": (
-        "blob volume",
+        "blob store",
         lambda d: (
             workload_running(d, "redis")
             .pod["volumes"]
             .append({"name": "b", "persistentVolumeClaim": {"claimName": "fpg-blobs"}})
         ),
+    ),
+}
+
+
+def _video_pod(docs: list[Doc]) -> Doc:
+    return workload_named(docs, "fpg-worker-video").pod
+
+
+def _video_container(docs: list[Doc]) -> Doc:
+    container: Doc = _video_pod(docs)["containers"][0]
+    return container
+
+
+def _set_video_env(docs: list[Doc], name: str, value: str) -> None:
+    env = _video_container(docs)["env"]
+    env[:] = [entry for entry in env if entry["name"] != name] + [{"name": name, "value": value}]
+
+
+def _scratch(docs: list[Doc]) -> Doc:
+    volume: Doc = next(v for v in _video_pod(docs)["volumes"] if v["name"] == "scratch")
+    return volume
+
+
+def _video_scaled(docs: list[Doc]) -> Doc:
+    return named(docs, "ScaledObject", "fpg-worker-video")
+
+
+VIDEO_BREAKS: dict[str, tuple[str, Callable[[list[Doc]], object]]] = {
+    "video worker takes photos too": (
+        "queues",
+        lambda d: _set_video_env(d, "FPG_WORKER_QUEUES", "celery,video"),
+    ),
+    "photo worker takes videos too": (
+        "queues",
+        lambda d: _set_env(d, "fpg-worker", "FPG_WORKER_QUEUES", "celery,video"),
+    ),
+    "video worker on the image's default list": (
+        "queues",
+        lambda d: _video_container(d).update(
+            env=[e for e in _video_container(d)["env"] if e["name"] != "FPG_WORKER_QUEUES"]
+        ),
+    ),
+    "video worker's own command": (
+        "queues",
+        lambda d: _video_container(d).update(args=["celery", "-A", "fpg_worker.celery_app"]),
+    ),
+    "keda scales videos on the photo list": (
+        "keda",
+        lambda d: _video_scaled(d)["spec"]["triggers"][0]["metadata"].update(listName="celery"),
+    ),
+    "no keda for the video workers": ("keda", lambda d: d.remove(_video_scaled(d))),
+    "scratch without a size limit": (
+        "video worker",
+        lambda d: _scratch(d)["emptyDir"].pop("sizeLimit"),
+    ),
+    "scratch too small for a segment": (
+        "video worker",
+        lambda d: _scratch(d)["emptyDir"].update(sizeLimit="100Mi"),
+    ),
+    "longer segments, same scratch": (
+        "video worker",
+        lambda d: _set_video_env(d, "FPG_VIDEO_SEGMENT_SECONDS", "600"),
+    ),
+    "scratch on the read-only root": (
+        "video worker",
+        lambda d: _set_video_env(d, "FPG_WORKER_SCRATCH_DIR", "/var/tmp"),
+    ),
+    "large scratch in memory, memory not raised": (
+        "video worker",
+        lambda d: _scratch(d)["emptyDir"].update(medium="Memory", sizeLimit="4Gi"),
+    ),
+    "no ephemeral-storage request": (
+        "video worker",
+        lambda d: _video_container(d)["resources"]["requests"].pop("ephemeral-storage"),
+    ),
+    "more video processes than CPUs": (
+        "video worker",
+        lambda d: _set_video_env(d, "FPG_WORKER_CONCURRENCY", "3"),
+    ),
+    "video memory for 540p only": (
+        "video worker",
+        lambda d: _video_container(d)["resources"]["limits"].update(memory="1Gi"),
+    ),
+    "video grace of a photo task": (
+        "video worker",
+        lambda d: _video_pod(d).update(terminationGracePeriodSeconds=180),
+    ),
+    "video uploads capped at the batch size": (
+        "capacity",
+        lambda d: named(d, "Ingress", "fpg-gateway-videos")["metadata"]["annotations"].update(
+            {"nginx.ingress.kubernetes.io/proxy-body-size": "512m"}
+        ),
+    ),
+    "no video path": ("capacity", lambda d: d.remove(named(d, "Ingress", "fpg-gateway-videos"))),
+    "video worker outside the workers' policy": (
+        "network paths",
+        lambda d: (
+            workload_named(d, "fpg-worker-video")
+            .doc["spec"]["template"]["metadata"]["labels"]
+            .update({"app.kubernetes.io/component": "video"})
+        ),
+    ),
+    "video worker without the redis password": (
+        "redis url",
+        lambda d: _set_video_env(d, "FPG_REDIS_URL", "redis://fpg-redis:6379/0"),
+    ),
+    "video worker's audit url in plain text": (
+        "access control",
+        lambda d: _set_video_env(d, "FPG_AUDIT_DATABASE_URL", "sqlite:///x.db"),
+    ),
+    "video worker's blobs elsewhere": (
+        "blob store",
+        lambda d: _set_video_env(d, "FPG_BLOB_URL", "file:///var/lib/fpg/scratch"),
+    ),
+}
+BREAKS |= VIDEO_BREAKS
+
+
+def _s3_env(docs: list[Doc], image: str) -> list[Doc]:
+    env: list[Doc] = workload_named(docs, image).pod["containers"][0]["env"]
+    return env
+
+
+S3_BREAKS: dict[str, tuple[str, Callable[[list[Doc]], object]]] = {
+    "s3 secret key in the open": (
+        "blob store",
+        lambda d: _s3_env(d, "fpg-worker-video").append(
+            {"name": "AWS_SECRET_ACCESS_KEY", "value": "plain"}
+        ),
+    ),
+    "s3 credentials left out": (
+        "blob store",
+        lambda d: _s3_env(d, "fpg-gateway").remove(
+            next(e for e in _s3_env(d, "fpg-gateway") if e["name"] == "AWS_ACCESS_KEY_ID")
+        ),
+    ),
+    "blob claim still made": (
+        "blob store",
+        lambda d: d.append(
+            {"kind": "PersistentVolumeClaim", "metadata": {"name": "fpg-blobs"}, "spec": {}}
+        ),
+    ),
+    "one worker on the volume": (
+        "blob store",
+        lambda d: _set_env(d, "fpg-worker", "FPG_BLOB_URL", "file:///var/lib/fpg/blobs"),
+    ),
+    "no way to the store": ("network paths", lambda d: d.remove(_policy(d, "fpg-blob-store"))),
+    "workers cut off from the store": (
+        "network paths",
+        lambda d: _policy(d, "fpg-blob-store")["spec"]["podSelector"]["matchExpressions"][0].update(
+            values=["gateway"]
+        ),
+    ),
+    "store egress open to the internet": (
+        "network paths",
+        lambda d: _policy(d, "fpg-blob-store")["spec"]["egress"][0]["to"][0]["ipBlock"].update(
+            cidr="0.0.0.0/0"
+        ),
+    ),
+    "redis reaches the store": (
+        "network paths",
+        lambda d: _policy(d, "fpg-blob-store")["spec"]["podSelector"]["matchExpressions"][0][
+            "values"
+        ].append("redis"),
     ),
 }
 
@@ -653,3 +1013,25 @@ def test_a_broken_manifest_is_caught(rendered, name):
     assert CHECKS[check](docs) == []
     breaking(docs)
     assert CHECKS[check](docs) != [], f"{check} did not notice: {name}"
+
+
+@pytest.mark.parametrize("name", S3_BREAKS)
+def test_a_broken_s3_manifest_is_caught(rendered, name):
+    check, breaking = S3_BREAKS[name]
+    docs = copy.deepcopy(rendered["prod-s3"])
+    assert CHECKS[check](docs) == []
+    breaking(docs)
+    assert CHECKS[check](docs) != [], f"{check} did not notice: {name}"
+
+
+def test_the_s3_overlay_keeps_blobs_in_a_bucket_and_prod_on_the_volume(rendered):
+    assert fpg_env(rendered["prod-s3"], "fpg-gateway")["FPG_BLOB_URL"] == (
+        "s3://fpg-blobs/fpg?sse=AES256"
+    )
+    assert blob_store_endpoint(rendered["prod-s3"]) is not None
+    assert urlparse(fpg_env(rendered["prod"], "fpg-gateway")["FPG_BLOB_URL"] or "").scheme == "file"
+    assert blob_store_endpoint(rendered["prod"]) is None
+
+
+def test_the_photo_queue_is_the_code_default():
+    assert PHOTO_QUEUE == QUEUE
