@@ -42,6 +42,7 @@ from .manifests import (
 )
 
 COMPOSE = DEPLOY / "compose" / "compose.yaml"
+S3_OVERRIDE = DEPLOY / "compose" / "compose.s3.yaml"
 ENTRY_POINT = "nginx"
 # The services that read the blob store, Redis and the audit trail, and the image target each runs.
 SERVICES = {"gateway": "gateway", "worker": "worker", "worker-video": "worker"}
@@ -51,6 +52,23 @@ WORKERS = {"worker": PHOTO_QUEUE, "worker-video": VIDEO_QUEUE}  # and the Redis 
 @pytest.fixture
 def compose() -> Doc:
     return load_compose(COMPOSE)
+
+
+def merged(base: Doc, override: Doc) -> Doc:
+    """``docker compose -f base -f override``, for what these files override: mappings
+    (services, environment, depends_on, volumes) merge key by key, anything else is replaced."""
+    result = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            result[key] = merged(base[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+@pytest.fixture
+def compose_s3() -> Doc:
+    return merged(load_compose(COMPOSE), load_compose(S3_OVERRIDE))
 
 
 def service_env(compose: Doc, name: str) -> dict[str, str]:
@@ -178,9 +196,38 @@ def named_volume_at(compose: Doc, service: str, directory: str | None) -> str | 
     return volume if volume in compose.get("volumes", {}) else None
 
 
+REQUIRED_FROM_THE_SHELL = r"\$\{[A-Z0-9_]+:\?[^}]*\}"
+
+
+def bucket_violations(compose: Doc) -> list[str]:
+    """Gateway and workers use one bucket on a server they wait for, with keys that come from
+    the shell that starts compose, never from the file."""
+    problems = []
+    envs = {name: service_env(compose, name) for name in SERVICES}
+    for key in ("FPG_BLOB_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION"):
+        if len({env.get(key) for env in envs.values()}) > 1:
+            problems.append(f"gateway and workers see different {key}")
+    for name, env in envs.items():
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            if not re.fullmatch(REQUIRED_FROM_THE_SHELL, env.get(key, "")):
+                problems.append(f"{name}: {key} is not required from the environment")
+        server = urlparse(env.get("AWS_ENDPOINT_URL_S3", "")).hostname or ""
+        if server in compose["services"]:
+            depends = compose["services"][name].get("depends_on", {})
+            if depends.get(server, {}).get("condition") != "service_healthy":
+                problems.append(f"{name} does not wait for a healthy {server}")
+    return problems
+
+
 def blob_violations(compose: Doc) -> list[str]:
     """Gateway and workers keep originals and results in one directory on one named volume (a
-    container's own disk would hide each upload from the workers), and nothing else mounts it."""
+    container's own disk would hide each upload from the workers), and nothing else mounts it;
+    or in one bucket (bucket_violations)."""
+    urls = {name: service_env(compose, name).get("FPG_BLOB_URL", "") for name in SERVICES}
+    if any(urlparse(url).scheme == "s3" for url in urls.values()):
+        if len(set(urls.values())) > 1:
+            return [f"gateway and workers use different blob stores: {urls}"]
+        return bucket_violations(compose)
     problems = []
     volumes = set()
     for name in SERVICES:
@@ -354,6 +401,26 @@ def test_compose_keeps_invariant(compose, check):
     assert CHECKS[check](compose) == []
 
 
+@pytest.mark.parametrize("check", CHECKS)
+def test_compose_with_s3_keeps_invariant(compose_s3, check):
+    assert CHECKS[check](compose_s3) == []
+
+
+def test_s3_override_points_every_service_at_the_bucket_it_creates(compose_s3):
+    server = compose_s3["services"]["s3"]
+    bucket = urlparse(service_env(compose_s3, "gateway")["FPG_BLOB_URL"]).hostname
+    assert f"-bucket={bucket}" in server["command"]
+    endpoint = urlparse(service_env(compose_s3, "worker-video")["AWS_ENDPOINT_URL_S3"])
+    assert endpoint.hostname == "s3"
+    assert endpoint.port == 8333  # SeaweedFS's S3 port: the command keeps the default
+    assert not any(str(arg).startswith("-s3.port=") for arg in server["command"])
+    assert f"{endpoint.port}/healthz" in " ".join(server["healthcheck"]["test"])
+    assert (
+        server["environment"]["AWS_SECRET_ACCESS_KEY"]
+        == (service_env(compose_s3, "gateway")["AWS_SECRET_ACCESS_KEY"])
+    )
+
+
 def test_compose_and_kubernetes_share_the_settings(compose, rendered):
     """The same FPG_ values on both deployments (the Redis and database addresses aside)."""
     for service, target in SERVICES.items():
@@ -484,6 +551,36 @@ BREAKS: dict[str, tuple[str, Callable[[Doc], object]]] = {
 def _video_env(compose: Doc) -> Doc:
     env: Doc = compose["services"]["worker-video"]["environment"]
     return env
+
+
+S3_BREAKS: dict[str, tuple[str, Callable[[Doc], object]]] = {
+    "s3 key in the file": (
+        "blobs",
+        lambda c: c["services"]["worker"]["environment"].update(AWS_SECRET_ACCESS_KEY="secret"),
+    ),
+    "video worker on the volume": (
+        "blobs",
+        lambda c: _video_env(c).update(FPG_BLOB_URL="file:///var/lib/fpg/blobs"),
+    ),
+    "gateway starts before the bucket": (
+        "blobs",
+        lambda c: c["services"]["gateway"]["depends_on"].pop("s3"),
+    ),
+    "s3 server online": ("network", lambda c: c["services"]["s3"].update(networks=["frontend"])),
+    "s3 server published": ("hardening", lambda c: c["services"]["s3"].update(ports=["8333:8333"])),
+    "s3 server latest": (
+        "images",
+        lambda c: c["services"]["s3"].update(image="chrislusf/seaweedfs:latest"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", S3_BREAKS)
+def test_a_broken_s3_override_is_caught(compose_s3, name):
+    check, breaking = S3_BREAKS[name]
+    broken = copy.deepcopy(compose_s3)
+    breaking(broken)
+    assert CHECKS[check](broken) != [], f"{check} did not notice: {name}"
 
 
 @pytest.mark.parametrize("name", BREAKS)
