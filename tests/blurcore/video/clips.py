@@ -51,6 +51,10 @@ class ClipSpec:
     codec: str = "libx264"
     pix_fmt: str = "yuv420p"
     rotation: int = 0  # display matrix: counter-clockwise degrees a player turns stored frames
+    keyframe_every: int | None = None
+    """Frames from one keyframe to the next (scene cuts off); None: the encoder's choice."""
+    bframes: int | None = None  # x264 only
+    open_gop: bool = False  # x264 only: keyframes after the first are not IDR pictures
     audio: Sequence[AudioSpec] = (AudioSpec(),)
     tags: dict[str, str] = field(default_factory=lambda: dict(TAGS))
 
@@ -70,6 +74,19 @@ def camera(index: int, spec: ClipSpec) -> tuple[npt.NDArray[np.uint8], Box]:
     return np.asarray(frame, np.uint8), face
 
 
+def _encoder_options(spec: ClipSpec) -> dict[str, str]:
+    if spec.codec != "libx264":
+        return {"g": str(spec.keyframe_every)} if spec.keyframe_every else {}
+    x264 = []
+    if spec.keyframe_every:
+        x264 += [f"keyint={spec.keyframe_every}", f"min-keyint={spec.keyframe_every}", "scenecut=0"]
+    if spec.bframes is not None:
+        x264.append(f"bframes={spec.bframes}")
+    if spec.open_gop:
+        x264.append("open-gop=1")
+    return {"x264-params": ":".join(x264)} if x264 else {}
+
+
 def _time_base(spec: ClipSpec) -> Fraction:
     return Fraction(1, 1000) if spec.times_ms is not None else Fraction(1, spec.rate)
 
@@ -81,7 +98,7 @@ def make_clip(path: Path, spec: ClipSpec | None = None) -> list[Box]:
     faces = []
     with av.open(str(path), "w", options=options) as output:
         output.metadata.update(spec.tags)
-        video = output.add_stream(spec.codec, rate=spec.rate)
+        video = output.add_stream(spec.codec, rate=spec.rate, options=_encoder_options(spec))
         assert isinstance(video, av.video.stream.VideoStream)
         turned = spec.rotation in (90, 270)
         width, height = spec.size
@@ -153,6 +170,28 @@ def read_displayed(path: Path) -> list[npt.NDArray[np.uint8]]:
             pixels = frame.to_ndarray(format="rgb24")
             frames.append(np.ascontiguousarray(np.rot90(pixels, round(frame.rotation / 90) % 4)))
         return frames
+
+
+def frame_pts(path: Path) -> list[Fraction]:
+    """Every shown frame's timestamp, exact, in seconds."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.time_base is not None
+        return [frame.pts * stream.time_base for frame in container.decode(stream)]
+
+
+def keyframe_pts(path: Path) -> list[int]:
+    """The keyframes' timestamps, in the video stream's time base, in display order."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return sorted(p.pts for p in container.demux(stream) if p.size and p.is_keyframe)
+
+
+def decoding_times(path: Path) -> list[int | None]:
+    """The video packets' decoding timestamps, in file order (None where the file keeps none)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return [p.dts for p in container.demux(stream) if p.size]
 
 
 def frame_times(path: Path) -> list[float]:

@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import math
 from pathlib import Path
 
 import av
@@ -15,6 +16,7 @@ from blurcore.pipeline import Anonymizer
 from blurcore.video.pipeline import AudioPolicy, VideoAnonymizer, VideoOptions
 from blurcore.video.probe import VideoLimits, first_video_stream, open_container, probe
 from blurcore.video.reader import Picture, pictures
+from blurcore.video.segments import plan_segments
 from tests.blurcore.video.clips import (
     TAGS,
     AudioSpec,
@@ -277,6 +279,7 @@ def test_every_other_frame_is_searched_at_half_size_and_large_faces_are_found_in
 
 
 def _two_pictures(source: Path) -> list[Picture]:
+    (whole,) = plan_segments(source, math.inf).segments
     with open_container(source) as container:
-        stream = pictures(container, first_video_stream(container))
+        stream = pictures(container, first_video_stream(container), whole)
         return [next(stream), next(stream)]

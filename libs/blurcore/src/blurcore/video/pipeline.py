@@ -1,49 +1,47 @@
 """A video file in, the same video with every face anonymized in every frame out.
 
-Two passes over the file, one frame in memory at a time, so memory does not grow with the clip:
+The work comes in steps whose inputs and outputs are small JSON documents or files, so a service
+can spread one long clip over several workers (:mod:`blurcore.video.segments` says how the clip is
+cut and why tracks still run across the seams); ``process`` runs the same steps on one segment:
 
-1. decode and detect: only the face boxes of each frame are kept (a few dozen bytes a face);
-2. track: boxes over the whole clip, forward and backward in time (:mod:`blurcore.video.tracking`);
-3. decode again, anonymize each frame's tracked regions (padded like a photo's) and encode, with
-   the audio packets copied as they come.
+1. plan: the container's packets, read without decoding, cut into segments at keyframes;
+2. detect, per segment: decode, and keep only each frame's face boxes (a few dozen bytes a face),
+   one frame in memory at a time, so memory does not grow with the clip;
+3. track: the boxes of all segments, over the whole clip, forward and backward in time
+   (:mod:`blurcore.video.tracking`);
+4. write, per segment: decode again, anonymize each frame's tracked regions (padded like a
+   photo's) and encode them into a part file;
+5. join: the parts' packets and the source's audio copied into the output's container.
 
-The output is written under a partial name and renamed when complete; any failure removes it, so
+Every file is written under a partial name and renamed when complete; any failure removes it, so
 a video that cannot be anonymized completely leaves no output at all.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
-from fractions import Fraction
 from pathlib import Path
 
+import av.container
 import numpy as np
 
 from blurcore.anonymize import anonymize
-from blurcore.boxes import Boxes, clip, grow
+from blurcore.boxes import Boxes
 from blurcore.errors import UnsupportedVideoError
 from blurcore.hashing import file_sha256_hex
 from blurcore.params import MIN_DETECTION_SIDE, AnonymizeParams
 from blurcore.pipeline import Anonymizer
-from blurcore.video.probe import (
-    VideoInfo,
-    VideoLimits,
-    VideoSource,
-    describe,
-    first_video_stream,
-    open_container,
-)
-from blurcore.video.reader import ColourDescription, Picture, decode, pictures
-from blurcore.video.tracking import Track, TrackingOptions, track_faces
-from blurcore.video.writer import VideoWriter, muxer_for
+from blurcore.video.joining import AudioPolicy, join_segments
+from blurcore.video.probe import VideoLimits, VideoSource, first_video_stream, open_container
+from blurcore.video.reader import Picture, pictures
+from blurcore.video.scan import Scan, SegmentDetections, track_segments
+from blurcore.video.segments import Segment, SegmentPlan, plan_segments
+from blurcore.video.tracking import TrackingOptions
+from blurcore.video.writer import VideoWriter, muxer_for, partial_file
 
 Progress = Callable[[str, int, int], object]
 """Called with the stage ("detect" or "write"), frames done and frames expected (0: unknown)."""
-
-
-class AudioPolicy(StrEnum):
-    KEEP = "keep"
-    MUTE = "mute"
+__all__ = ["AudioPolicy", "Progress", "Scan", "VideoAnonymizer", "VideoOptions", "VideoResult"]
 
 
 @dataclass(frozen=True)
@@ -55,36 +53,6 @@ class VideoOptions:
     full_search_every: int = 3
     """Search every n-th frame at the profile's full detection size, and the frames between at
     half of it (see ``_searched_view``)."""
-
-
-@dataclass(frozen=True)
-class Scan:
-    """What the first pass and the tracker learn about a video: everything but its pixels."""
-
-    info: VideoInfo
-    width: int
-    height: int
-    """Displayed size: the stored frame turned by its display matrix."""
-    times: list[float]
-    detections: list[Boxes]
-    outlines: list[Boxes]
-    """Per frame, the tracked face boxes padded: their shapes, cut at the frame's edge, are
-    what is anonymized."""
-    tracks: list[Track]
-    colour: ColourDescription
-
-    @property
-    def regions(self) -> list[Boxes]:
-        """Per frame, the outlines clipped to the frame: where anonymization happens."""
-        return [clip(boxes, self.width, self.height) for boxes in self.outlines]
-
-    @property
-    def frames(self) -> int:
-        return len(self.times)
-
-    @property
-    def frames_per_second(self) -> float:
-        return _rate(self.info, self.times)
 
 
 @dataclass(frozen=True)
@@ -129,14 +97,6 @@ def _duration(scan: Scan) -> float:
     return scan.times[-1] - scan.times[0] + last_frame
 
 
-def _expected_frames(info: VideoInfo) -> int:
-    if info.frames:
-        return info.frames
-    if info.average_rate and info.seconds:
-        return round(info.seconds * float(info.average_rate))
-    return 0
-
-
 class VideoAnonymizer:
     """Runs the photo pipeline's detectors and anonymization over videos; reuse one per process."""
 
@@ -148,41 +108,50 @@ class VideoAnonymizer:
         self, source: VideoSource, params: AnonymizeParams, progress: Progress | None = None
     ) -> Scan:
         """Detect faces in every frame and track them; the regions ``process`` would anonymize."""
-        report = progress or (lambda _stage, _done, _total: None)
+        return self._scan_whole(source, params, progress)[1]
+
+    def _scan_whole(
+        self, source: VideoSource, params: AnonymizeParams, progress: Progress | None
+    ) -> tuple[SegmentPlan, Scan]:
+        plan = plan_segments(source, math.inf, self.options.limits)
+        detected = self.detect_segment(source, plan, 0, params, progress)
+        return plan, track_segments(plan, [detected], params, self.options.tracking)
+
+    def detect_segment(
+        self,
+        source: VideoSource,
+        plan: SegmentPlan,
+        index: int,
+        params: AnonymizeParams,
+        progress: Progress | None = None,
+    ) -> SegmentDetections:
+        """The faces of segment ``index``'s frames: what ``scan`` finds in those frames."""
+        report = progress or _silent
+        segment = plan.segments[index]
+        times: list[float] = []
+        faces: list[Boxes] = []
+        weak: list[Boxes] = []
+        first: Picture | None = None
         with open_container(source) as container:
-            info = describe(container, self.options.limits)
-            expected = _expected_frames(info)
-            times: list[float] = []
-            detections: list[Boxes] = []
-            weak: list[Boxes] = []
-            first: Picture | None = None
-            for picture in pictures(container, first_video_stream(container)):
+            for picture in pictures(container, first_video_stream(container), segment):
                 first = first or picture
                 times.append(picture.time)
                 searched = self._searched_view(picture, params)
                 candidates = self.anonymizer.find_candidates(picture.pixels, searched)
-                detections.append(candidates.faces)
+                faces.append(candidates.faces)
                 weak.append(candidates.weak)
-                report("detect", len(times), expected)
-        assert first is not None  # the reader raises on a video without a decodable frame
+                report("detect", len(times), segment.frames)
+        assert first is not None  # the reader raises on a segment short of its frames
         height, width = first.pixels.shape[:2]
-        tracking = track_faces(
-            detections,
-            width,
-            height,
-            self.options.tracking or TrackingOptions.for_rate(_rate(info, times)),
-            weak,
-        )
-        outlines = [grow(boxes, params.padding) for boxes in tracking.regions]
-        return Scan(
-            info=info,
+        return SegmentDetections(
+            segment=index,
+            first_frame=segment.first_frame,
             width=width,
             height=height,
-            times=times,
-            detections=detections,
-            outlines=outlines,
-            tracks=tracking.tracks,
             colour=first.colour,
+            times=times,
+            faces=faces,
+            weak=weak,
         )
 
     def _searched_view(self, picture: Picture, params: AnonymizeParams) -> AnonymizeParams:
@@ -203,6 +172,61 @@ class VideoAnonymizer:
         half_side = max(MIN_DETECTION_SIDE, full_side // 2)
         return params.model_copy(update={"max_detection_side": half_side})
 
+    def write_segment(
+        self,
+        source: VideoSource,
+        scan: Scan,
+        plan: SegmentPlan,
+        index: int,
+        params: AnonymizeParams,
+        part_target: Path,
+        output_name: str,
+        progress: Progress | None = None,
+    ) -> None:
+        """Write segment ``index``'s frames, anonymized where ``scan`` says, to ``part_target``
+        (an MP4 file, video only, for :func:`join_segments`), encoded as an output named
+        ``output_name`` is (VP9 for ``.webm``, H.264 otherwise)."""
+        muxer = muxer_for(Path(output_name))
+        if scan.frames != plan.frames:
+            raise UnsupportedVideoError(
+                f"the scan has {scan.frames} frames, the plan {plan.frames}"
+            )
+        segment = plan.segments[index]
+        with partial_file(part_target) as partial, open_container(source) as container:
+            video = first_video_stream(container)
+            assert video.time_base is not None
+            writer = VideoWriter(
+                partial,
+                muxer,
+                (scan.width, scan.height),
+                video.time_base,
+                video.average_rate,
+                scan.colour,
+                self.anonymizer.threads,
+            )
+            try:
+                self._encode(container, segment, scan, params, writer, progress or _silent)
+                writer.close()
+            except BaseException:
+                writer.abandon()
+                raise
+
+    def _encode(
+        self,
+        container: av.container.InputContainer,
+        segment: Segment,
+        scan: Scan,
+        params: AnonymizeParams,
+        writer: VideoWriter,
+        report: Progress,
+    ) -> None:
+        for written, picture in enumerate(
+            pictures(container, first_video_stream(container), segment), start=1
+        ):
+            pixels = anonymize(picture.pixels, scan.outlines[picture.index], params)
+            writer.write_frame(np.asarray(pixels, np.uint8), picture.pts)
+            report("write", written, segment.frames)
+
     def process(
         self,
         source: VideoSource,
@@ -213,80 +237,21 @@ class VideoAnonymizer:
         """Write ``target`` (same kind of container as its suffix says) with every face of
         ``source`` (a path or a seekable file object) anonymized; raises a
         :class:`blurcore.BlurcoreError` and writes nothing for a video it cannot read
-        completely."""
-        muxer = muxer_for(target)
-        scan = self.scan(source, params, progress)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
+        completely. The steps a service spreads over workers, on one segment."""
+        muxer_for(target)  # an unknown container is refused before any work
+        plan, scan = self._scan_whole(source, params, progress)
+        part = target.with_name(f".{target.name}.part")
         try:
-            self._write(source, partial, muxer, scan, params, progress)
-            partial.replace(target)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
+            self.write_segment(source, scan, plan, 0, params, part, target.name, progress)
+            join_segments(source, plan, [part], target, self.options.audio)
+        finally:
+            part.unlink(missing_ok=True)
         return VideoResult(
             scan=scan,
             input_sha256=file_sha256_hex(source),
             output_sha256=file_sha256_hex(target),
         )
 
-    def _write(
-        self,
-        source: VideoSource,
-        partial: Path,
-        muxer: str,
-        scan: Scan,
-        params: AnonymizeParams,
-        progress: Progress | None,
-    ) -> None:
-        report = progress or (lambda _stage, _done, _total: None)
-        with open_container(source) as container:
-            video = first_video_stream(container)
-            audio = list(container.streams.audio) if self.options.audio is AudioPolicy.KEEP else []
-            assert video.time_base is not None
-            writer = VideoWriter(
-                partial,
-                muxer,
-                (scan.width, scan.height),
-                video.time_base,
-                video.average_rate,
-                scan.colour,
-                audio,
-                self.anonymizer.threads,
-            )
-            written = 0
-            try:
-                for item in decode(container, video, audio):
-                    if not isinstance(item, Picture):
-                        writer.copy_packet(item)
-                        continue
-                    if item.index >= scan.frames:
-                        raise _changed(scan.frames)
-                    pixels = anonymize(item.pixels, scan.outlines[item.index], params)
-                    writer.write_frame(np.asarray(pixels, np.uint8), _pts(item, video.time_base))
-                    written += 1
-                    report("write", written, scan.frames)
-                if written != scan.frames:
-                    raise _changed(scan.frames)
-                writer.close()
-            except BaseException:
-                writer.abandon()
-                raise
 
-
-def _changed(expected: int) -> UnsupportedVideoError:
-    return UnsupportedVideoError(f"the video changed while it was read ({expected} frames before)")
-
-
-def _pts(picture: Picture, time_base: Fraction) -> int:
-    if picture.pts is not None:
-        return picture.pts
-    return round(picture.time / time_base)
-
-
-def _rate(info: VideoInfo, times: list[float]) -> float:
-    """Frames per second: the container's average rate, else measured from the timestamps."""
-    if info.average_rate:
-        return float(info.average_rate)
-    span = times[-1] - times[0] if len(times) > 1 else 0.0
-    return (len(times) - 1) / span if span > 0 else 25.0
+def _silent(_stage: str, _done: int, _total: int) -> None:
+    return None

@@ -7,7 +7,7 @@ large or not a video at all is refused before a decoder spends memory or time on
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import av
 import av.container
@@ -47,6 +47,17 @@ class VideoInfo:
     """Duration the container declares; 0.0 where it declares none."""
     average_rate: Fraction | None
     audio_streams: int
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready: the rate as the string ``"num/den"`` (exact), or None."""
+        fields = dict(vars(self))
+        fields["average_rate"] = None if self.average_rate is None else str(self.average_rate)
+        return fields
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "VideoInfo":
+        rate = data["average_rate"]
+        return cls(**{**data, "average_rate": None if rate is None else Fraction(rate)})
 
 
 def open_container(source: VideoSource) -> av.container.InputContainer:

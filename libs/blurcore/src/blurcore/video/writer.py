@@ -1,32 +1,31 @@
-"""Encode anonymized frames into the input's kind of container, keeping its sound and timing.
+"""Encode anonymized frames into a part file, for :mod:`blurcore.video.joining` to put in the
+input's kind of container with its sound.
 
-The writer knows nothing of faces. It writes what playback needs and nothing else: the video
-re-encoded (H.264 in yuv420p for MP4, MOV, MKV and AVI; VP9 for WebM) at a quality meant to be
-visually lossless, every frame at its own timestamp (variable frame rate stays variable), the
-colour description, and the audio streams copied packet for packet. Subtitle and data streams,
-every container and stream tag (title, comment, location atoms such as ``(c)xyz``, creation time,
-make and model, the source's encoder) and chapters are left behind. Output goes to a partial file
-that the caller renames when the whole video is written.
+The writer knows nothing of faces. It encodes what playback needs and nothing else: the video
+(H.264 in yuv420p for MP4, MOV, MKV and AVI; VP9 for WebM) at a quality meant to be visually
+lossless, every frame at its own timestamp (variable frame rate stays variable), and the colour
+description. A part is an MP4 file, whatever the output's container: MP4 keeps every packet's
+timestamps exactly, decoding timestamps below zero included (through an edit list), in the
+stream's time base or a multiple of it (NUT shifts a stream whose decoding starts below zero,
+Matroska rounds to milliseconds, AVI keeps no presentation timestamps), so parts join into any
+container with the timestamps one encoder would give. Files go
+to a partial name, renamed when complete (:func:`partial_file`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import av
-import av.audio.stream
 import av.container
-import av.packet
+import av.stream
 import av.video.stream
 
 from blurcore.errors import UnsupportedVideoError
 from blurcore.video.reader import BGRFrame, ColourDescription
-
-if TYPE_CHECKING:
-    from blurcore.video.reader import AudioPacket
 
 _MUXER_BY_SUFFIX = {
     ".mp4": "mp4",
@@ -45,6 +44,9 @@ _H264 = ("libx264", {"crf": "17", "preset": "veryfast"})
 _VP9 = ("libvpx-vp9", {"crf": "24", "b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"})
 _KEPT_STREAM_TAGS = frozenset({"language"})
 _RANGE_MPEG, _RANGE_JPEG = 1, 2
+PART_FORMAT = "mp4"
+# bitexact: a muxer writes no "encoder" tag of its own, so no version string either.
+WRITE_OPTIONS = {"fflags": "+bitexact"}
 
 
 def muxer_for(target: Path) -> str:
@@ -57,8 +59,36 @@ def muxer_for(target: Path) -> str:
         ) from None
 
 
+@contextmanager
+def partial_file(target: Path) -> Iterator[Path]:
+    """A partial name to write ``target`` under: renamed to ``target`` when the block ends
+    normally, removed when it raises, so a reader never sees a half-written file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        yield partial
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def copy_stream_of(
+    output: av.container.OutputContainer, template: av.stream.Stream
+) -> av.stream.Stream:
+    """A stream of ``output`` for ``template``'s packets, copied, with none of its tags but the
+    language."""
+    copy = output.add_stream_from_template(template)
+    for key in list(copy.metadata):
+        if key not in _KEPT_STREAM_TAGS:
+            del copy.metadata[key]
+    for key in _KEPT_STREAM_TAGS & set(template.metadata):
+        copy.metadata[key] = template.metadata[key]
+    return copy
+
+
 class VideoWriter:
-    """Frames in, in display order; the muxed file grows on disk as they come."""
+    """Frames in, in display order; the part file grows on disk as they come."""
 
     def __init__(
         self,
@@ -68,14 +98,13 @@ class VideoWriter:
         time_base: Fraction,
         rate: Fraction | None,
         colour: ColourDescription,
-        audio: Sequence[av.audio.stream.AudioStream] = (),
         threads: int | None = None,
     ) -> None:
+        """``muxer``: the container the part will be joined into, which chooses the codec."""
         width, height = size
         self.colour = colour
         self.time_base = time_base
-        # bitexact: the muxer writes no "encoder" tag of its own, so no version string either.
-        self.output = av.open(str(partial), mode="w", format=muxer, options={"fflags": "+bitexact"})
+        self.output = av.open(str(partial), mode="w", format=PART_FORMAT, options=WRITE_OPTIONS)
         codec, options = _VP9 if muxer == "webm" else _H264
         video = self.output.add_stream(codec, rate=rate, options=dict(options))
         assert isinstance(video, av.video.stream.VideoStream)
@@ -92,16 +121,6 @@ class VideoWriter:
         context.color_trc = colour.transfer
         if threads is not None:
             context.thread_count = threads
-        self.audio = {source.index: self._copy_of(source) for source in audio}
-
-    def _copy_of(self, source: av.audio.stream.AudioStream) -> av.audio.stream.AudioStream:
-        copy = self.output.add_stream_from_template(source)
-        for key in list(copy.metadata):
-            if key not in _KEPT_STREAM_TAGS:
-                del copy.metadata[key]
-        for key in _KEPT_STREAM_TAGS & set(source.metadata):
-            copy.metadata[key] = source.metadata[key]
-        return copy
 
     def write_frame(self, pixels: BGRFrame, pts: int) -> None:
         frame = av.VideoFrame.from_ndarray(pixels, format="bgr24").reformat(
@@ -112,13 +131,6 @@ class VideoWriter:
         frame.pts = pts
         frame.time_base = self.time_base
         for packet in self.video.encode(frame):
-            self.output.mux(packet)
-
-    def copy_packet(self, packet: AudioPacket) -> None:
-        """Write one packet of a copied audio stream unchanged."""
-        target = self.audio.get(packet.stream.index)
-        if target is not None:
-            packet.stream = target
             self.output.mux(packet)
 
     def close(self) -> None:
