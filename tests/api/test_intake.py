@@ -230,4 +230,4 @@ def test_every_route_that_takes_a_body_is_a_submitters_upload(tmp_path):
         for path, operations in app.openapi()["paths"].items()
         if {method.upper() for method in operations} & UPLOAD_METHODS
     }
-    assert with_body == {"/v1/images", "/v1/batches"}
+    assert with_body == {"/v1/images", "/v1/batches", "/v1/videos"}

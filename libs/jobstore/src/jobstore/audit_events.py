@@ -6,6 +6,9 @@ so the audit format keeps its own name (docs/compliance.md)."""
 from fpg_audit import AuditEvent, AuditRecord
 from fpg_audit.chain import iso_utc
 from jobstore.records import BatchEntry, BatchRecord, JobRecord, JobStatus
+from jobstore.video_records import VideoRecord
+
+Upload = JobRecord | VideoRecord
 
 
 def image_processed(job: JobRecord) -> AuditEvent:
@@ -46,7 +49,32 @@ def image_refused(batch: BatchRecord, entry: BatchEntry) -> AuditEvent:
     )
 
 
-def original_deleted(job: JobRecord) -> AuditEvent:
+def video_processed(video: VideoRecord) -> AuditEvent:
+    """One finished video (done or failed): everything but its pixels; the audio choice is
+    among its parameters."""
+    return AuditEvent(
+        event="video",
+        job_id=video.id,
+        batch_id=video.batch_id,
+        path=video.filename,
+        outcome="done" if video.status is JobStatus.DONE else "failed",
+        reason=video.error,
+        input_sha256=video.input_sha256,
+        output_sha256=video.output_sha256,
+        faces=video.faces,
+        frames=video.frames,
+        tracks=video.tracks,
+        detectors=video.detectors,
+        params={**video.params.model_dump(mode="json"), "audio": video.audio},
+        key_id=video.key_id,
+        client=video.client,
+        result_expires_at=(
+            None if video.result_expires_at is None else iso_utc(video.result_expires_at)
+        ),
+    )
+
+
+def original_deleted(job: Upload) -> AuditEvent:
     """The worker deleted the upload once it had an outcome."""
     return AuditEvent(
         event="original_deleted",
@@ -57,7 +85,7 @@ def original_deleted(job: JobRecord) -> AuditEvent:
     )
 
 
-def result_deleted(job: JobRecord) -> AuditEvent:
+def result_deleted(job: Upload) -> AuditEvent:
     """A result discarded because its job was deleted while a worker processed it."""
     return AuditEvent(
         event="result_deleted",
@@ -68,7 +96,8 @@ def result_deleted(job: JobRecord) -> AuditEvent:
 
 
 def result_expired(image: AuditRecord) -> AuditEvent:
-    """An ``image`` record's result outlived its retention and the store no longer holds it."""
+    """An ``image`` or ``video`` record's result outlived its retention and the store no longer
+    holds it."""
     return AuditEvent(
         event="result_expired",
         job_id=image.job_id,
@@ -78,7 +107,7 @@ def result_expired(image: AuditRecord) -> AuditEvent:
     )
 
 
-def job_deleted(job: JobRecord, key_id: str | None, client: str | None) -> AuditEvent:
+def job_deleted(job: Upload, key_id: str | None, client: str | None) -> AuditEvent:
     """Every stored byte of the job purged on request of ``key_id`` from ``client``."""
     return AuditEvent(
         event="job_deleted",

@@ -14,6 +14,15 @@ and production users such as paperless-ngx and Airflow set them:
   would duplicate them at the cost of a SET and a PUBLISH per image in the worker, and with the
   Redis backend every ``send_task`` also subscribes the gateway to the task's result channel, a
   subscription nothing ever reads (celery/celery#3808, #4707).
+
+Videos have a queue of their own (``video``), so one long recording never holds up photos:
+workers for it are started with ``-Q video`` (or ``-Q celery,video`` to take both). A video's
+task gets time limits scaled from its declared duration (``video_time_limits``), which can run
+far past the visibility timeout. Redis then hands the running task to a second worker; that
+delivery finds the video's lease held by the first (``jobstore.video_records``), and instead of
+running it again it re-sends itself ``VIDEO_LEASE_SECONDS`` later, until the first finishes (the
+record says so) or dies (its lease lapses and the delivery takes over). So a video runs on one
+worker at a time whatever its length, while the visibility timeout stays short for photos.
 """
 
 import redis
@@ -24,12 +33,29 @@ from jobstore.settings import StoreSettings
 ANONYMIZE_TASK = "fpg.anonymize_image"
 QUEUE = "celery"  # Celery's default list in Redis; an autoscaler watches its length
 VISIBILITY_MARGIN_SECONDS = 60
+VIDEO_TASK = "fpg.video.anonymize"
+VIDEO_QUEUE = "video"
+# A worker refreshes its lease on a video at every progress report (a few times a second) and
+# while it stores the result; one that has not for this long is taken for dead.
+VIDEO_LEASE_SECONDS = 60
+# The processing time a second of video may take: the default profile runs at about a third of
+# real time on 960x540 (docs/video-benchmarks.md), 1080p takes about four times as long, and
+# the thorough profile longer still; the limit is there to stop a stuck task, not a slow one.
+VIDEO_SECONDS_PER_SECOND = 40
+VIDEO_BASE_SECONDS = 120
+
+
+def video_time_limits(declared_seconds: float) -> tuple[int, int]:
+    """The soft and hard time limits of a video's task."""
+    soft = VIDEO_BASE_SECONDS + round(VIDEO_SECONDS_PER_SECOND * declared_seconds)
+    return soft, soft + VIDEO_BASE_SECONDS
 
 
 def make_celery(settings: StoreSettings) -> Celery:
     app = Celery("fpg", broker=settings.redis_url)
     app.conf.update(
         task_default_queue=QUEUE,
+        task_routes={"fpg.video.*": {"queue": VIDEO_QUEUE}},
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,

@@ -84,7 +84,7 @@ return 1
 
 # KEYS: the job record, its attempt counter. Counts one more start of the job and returns the
 # count, the counter expiring with the record; 0, with nothing written, when the record is gone.
-_COUNT_ATTEMPT = """
+COUNT_ATTEMPT_SCRIPT = """
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl == -2 then return 0 end
 local attempts = redis.call('INCR', KEYS[2])
@@ -99,7 +99,7 @@ class RecordStore:
         self._prefix = prefix
         self.retention_seconds = retention_seconds
         self._finish_script = client.register_script(_FINISH_JOB)
-        self._count_attempt_script = client.register_script(_COUNT_ATTEMPT)
+        self._count_attempt_script = client.register_script(COUNT_ATTEMPT_SCRIPT)
 
     def job_key(self, job_id: str) -> str:
         return f"{self._prefix}:job:{job_id}"

@@ -15,6 +15,7 @@ from fpg_api.settings import GatewaySettings
 from fpg_audit import ApiKey, AuditStore, Role
 from jobstore.blobs import SealedBlobStore
 from jobstore.records import RecordStore
+from jobstore.video_records import VideoRecordStore
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Services:
     settings: GatewaySettings
     redis: redis.Redis
     records: RecordStore
+    videos: VideoRecordStore
     blobs: SealedBlobStore
     celery: Celery
     metrics: GatewayMetrics

@@ -9,8 +9,8 @@ at the key (three unauthenticated 400 MiB uploads that never finished took it fr
    and its connection closed, with no body byte read.
 2. Uploads in flight are bounded per client (429) and in total by the memory they may take
    (503): an image reserves twice its declared ``Content-Length`` (or the route's size limit
-   when chunked), a ZIP twice the largest image (``settings.upload_memory``), until it has been
-   answered. Both answers carry ``Retry-After``.
+   when chunked), a ZIP twice the largest image, a video twice a chunk (``settings.upload_memory``),
+   until it has been answered. Both answers carry ``Retry-After``.
 3. While the body streams in, a pause longer than ``upload_idle_seconds``, or an average rate
    below ``upload_min_bytes_per_second`` once ``upload_grace_seconds`` have passed, ends the
    request with 408.
@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fpg_api.auth import AUTHORIZED, authorized_key, secret_from_headers
 from fpg_api.errors import ApiError, error_answer
-from fpg_api.settings import GatewaySettings, upload_memory
+from fpg_api.settings import GatewaySettings, UploadLimit, upload_memory
 from fpg_audit import AuditStore, Role
 
 UPLOAD_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -79,7 +79,7 @@ class IntakeMiddleware:
         app: ASGIApp,
         settings: GatewaySettings,
         audit: AuditStore,
-        size_limit_for_path: Callable[[str], int],
+        size_limit_for_path: Callable[[str], UploadLimit],
     ) -> None:
         self.app = app
         self.settings = settings
@@ -109,7 +109,7 @@ class IntakeMiddleware:
             scope.setdefault("state", {})[AUTHORIZED] = (Role.SUBMITTER, key)
             client = key.id if key else _address(scope)
             # A larger declared size is refused by the body limit next (413), not counted here.
-            limit = self.size_limit_for_path(scope["path"])
+            limit = self.size_limit_for_path(scope["path"]).bytes
             size = min(_declared_size(headers) or limit, limit)
             reserved = upload_memory(scope["path"], size, self.settings.max_image_bytes)
             with self.ledger.admitted(client, reserved):

@@ -66,20 +66,38 @@ def result_response(
         raise ApiError(409, "job_failed", f"the image could not be anonymized: {job.error}")
     if job.status is not JobStatus.DONE:
         raise ApiError(409, "not_ready", f"the job is {job.status.value}; try again shortly")
-    key = result_key(job.id)
+    return stored_result_response(
+        services,
+        job.id,
+        job.content_type or "application/octet-stream",
+        range_header,
+        {"X-Faces": str(job.faces or 0), "X-Job-Id": job.id},
+    )
+
+
+def stored_result_response(
+    services: Services,
+    upload_id: str,
+    content_type: str,
+    range_header: str | None,
+    headers: dict[str, str],
+) -> Response:
+    """The stored result of a finished upload (image or video), streamed with its length, or the
+    one byte range asked for (206)."""
+    key = result_key(upload_id)
     size = services.blobs.size(key)
     wanted = None if size is None else requested_range(range_header, size)
     chunks = services.blobs.read(key, wanted.first if wanted else 0)
-    if size is None or chunks is None or job.content_type is None:
-        raise ApiError(404, "not_found", f"the result of job {job.id} expired or was deleted")
-    headers = {"X-Faces": str(job.faces or 0), "X-Job-Id": job.id, "Accept-Ranges": "bytes"}
+    if size is None or chunks is None:
+        raise ApiError(404, "not_found", f"the result of {upload_id} expired or was deleted")
+    headers = {**headers, "Accept-Ranges": "bytes"}
     if wanted is None:
         headers["Content-Length"] = str(size)
-        return StreamingResponse(chunks, media_type=job.content_type, headers=headers)
+        return StreamingResponse(chunks, media_type=content_type, headers=headers)
     headers["Content-Length"] = str(wanted.length)
     headers["Content-Range"] = wanted.content_range(size)
     return StreamingResponse(
-        limited(chunks, wanted.length), 206, media_type=job.content_type, headers=headers
+        limited(chunks, wanted.length), 206, media_type=content_type, headers=headers
     )
 
 

@@ -24,6 +24,7 @@ import redis
 from pydantic import Field
 
 from fpg_api.settings import GatewaySettings
+from jobstore.celery_wiring import QUEUE, VIDEO_QUEUE
 from jobstore.logs import configure_json_logging
 
 log = logging.getLogger("fpg.local")
@@ -84,6 +85,7 @@ def start_worker(
 ) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "celery", "-A", "fpg_worker.celery_app", "worker"]
     command += ["--pool", "prefork", "--concurrency", str(processes), "--loglevel", "INFO"]
+    command += ["--queues", f"{QUEUE},{VIDEO_QUEUE}"]  # one worker for photos and videos alike
     command += ["--hostname", f"fpg-local-{os.getpid()}@%h", "--without-gossip", "--without-mingle"]
     env = {**os.environ, "FPG_REDIS_URL": redis_url, **(extra_env or {})}
     return subprocess.Popen(command, env=env)

@@ -20,9 +20,10 @@ from fpg_api.deps import Services
 from fpg_api.errors import install_error_handlers
 from fpg_api.intake import IntakeMiddleware
 from fpg_api.metrics import GatewayMetrics, RequestMetricsMiddleware
-from fpg_api.routes import audit, batches, health, images, jobs, status, web
+from fpg_api.routes import audit, batches, health, images, jobs, status, videos, web
 from fpg_api.schemas import BatchUpload
 from fpg_api.settings import GatewaySettings
+from fpg_api.video_schemas import VideoUpload
 from fpg_audit import AuditStore
 from fpg_audit.chain import utc_now
 from jobstore import audit_events
@@ -30,6 +31,7 @@ from jobstore.blobs import open_blob_store, result_key
 from jobstore.celery_wiring import make_celery
 from jobstore.logs import configure_json_logging
 from jobstore.records import RecordStore
+from jobstore.video_records import VideoRecordStore
 
 log = logging.getLogger("fpg.gateway")
 ERROR_REF = "#/components/schemas/ErrorResponse"
@@ -74,6 +76,7 @@ def _with_one_error_schema(app: FastAPI, keys_required: bool) -> Callable[[], di
             schemas.pop("HTTPValidationError", None)
             schemas.pop("ValidationError", None)
             schemas["BatchUpload"] = _streamed_form_schema(BatchUpload)
+            schemas["VideoUpload"] = _streamed_form_schema(VideoUpload)
             app.openapi_schema = document
         return app.openapi_schema
 
@@ -123,6 +126,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         settings=settings,
         redis=client,
         records=RecordStore(client, settings.key_prefix, settings.retention_seconds),
+        videos=VideoRecordStore(client, settings.key_prefix, settings.retention_seconds),
         blobs=open_blob_store(settings.blob_url, client, settings.key_prefix),
         celery=make_celery(settings),
         metrics=GatewayMetrics(client, settings.key_prefix),
@@ -158,20 +162,18 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
 
-    for module in (images, jobs, batches, audit, health, status, web):
+    for module in (images, jobs, batches, videos, audit, health, status, web):
         app.include_router(module.router)
     app.openapi = _with_one_error_schema(app, settings.require_api_keys)  # type: ignore[method-assign]
 
-    def upload_limit(path: str) -> int:
-        return (
-            settings.max_batch_bytes if path.startswith("/v1/batches") else settings.max_image_bytes
-        )
-
     # The last added runs first: the key and room for the upload, then the size declared, all
     # decided from the headers before the route reads a byte of the body.
-    app.add_middleware(BodyLimitMiddleware, limit_for_path=upload_limit)
+    app.add_middleware(BodyLimitMiddleware, limit_for_path=settings.upload_limit)
     app.add_middleware(
-        IntakeMiddleware, settings=settings, audit=services.audit, size_limit_for_path=upload_limit
+        IntakeMiddleware,
+        settings=settings,
+        audit=services.audit,
+        size_limit_for_path=settings.upload_limit,
     )
     app.add_middleware(RequestMetricsMiddleware, metrics=services.metrics)
     return app

@@ -1,5 +1,6 @@
 """Gateway settings: environment variables prefixed ``FPG_`` (see the README's table)."""
 
+from dataclasses import dataclass
 from typing import Self
 
 from pydantic import Field, model_validator
@@ -8,6 +9,7 @@ from blurcore.params import MIN_DETECTION_SIDE
 from blurcore.policy import ProtectionPolicy
 from fpg_api.policy import PolicySettings
 from fpg_audit.settings import AuditSettings
+from jobstore.blobs.base import CHUNK_BYTES
 from jobstore.settings import StoreSettings
 
 MIB = 1024 * 1024
@@ -16,12 +18,29 @@ MIB = 1024 * 1024
 UPLOAD_COPIES = 2  # an upload in the gateway's memory: the parsed form, and the bytes read from it
 
 
+GIB = 1024 * MIB
+
+
 def upload_memory(path: str, declared: int, max_image_bytes: int) -> int:
     """What an upload of ``declared`` bytes to ``path`` may take of the gateway's memory: an
     image is held whole, twice; a ZIP streams to the blob store, and of it only one entry, an
-    image at most, is ever held."""
-    held = min(declared, max_image_bytes) if path.startswith("/v1/batches") else declared
+    image at most, is ever held; a video streams to the blob store, a chunk at a time, and is
+    then probed through it (its header only)."""
+    if path.startswith("/v1/videos"):
+        held = min(declared, CHUNK_BYTES)
+    elif path.startswith("/v1/batches"):
+        held = min(declared, max_image_bytes)
+    else:
+        held = declared
     return UPLOAD_COPIES * held
+
+
+@dataclass(frozen=True)
+class UploadLimit:
+    """The largest body a path takes; a video's 413 says so (``video_too_large``)."""
+
+    bytes: int
+    of_videos: bool = False
 
 
 class GatewaySettings(StoreSettings, AuditSettings):
@@ -38,6 +57,15 @@ class GatewaySettings(StoreSettings, AuditSettings):
     )
     max_image_bytes: int = Field(default=50 * MIB, ge=1024, description="Largest single upload.")
     max_batch_bytes: int = Field(default=512 * MIB, ge=1024, description="Largest ZIP upload.")
+    max_video_bytes: int = Field(
+        default=4 * GIB, ge=1024, description="Largest video upload (streamed to the blob store)."
+    )
+    max_video_seconds: float = Field(
+        default=14400.0,
+        gt=0,
+        description="Longest video, as its container header declares it, judged before any "
+        "frame is decoded.",
+    )
     max_batch_uncompressed_bytes: int = Field(
         default=2048 * MIB,
         ge=1024,
@@ -65,8 +93,9 @@ class GatewaySettings(StoreSettings, AuditSettings):
         ge=1024,
         description="Memory one gateway process lets uploads in flight take; an image reserves "
         "twice its size (the parsed form and the bytes stored), a ZIP twice the largest image "
-        "(it streams to the blob store; one entry at a time is held); past it 503 with "
-        "Retry-After. Keep it under the gateway's memory limit minus about 200 MiB.",
+        "(it streams to the blob store; one entry at a time is held), a video twice a chunk "
+        "(1 MiB; it streams to the blob store); past it 503 with Retry-After. Keep it under "
+        "the gateway's memory limit minus about 200 MiB.",
     )
     upload_idle_seconds: float = Field(
         default=30.0, gt=0, description="An upload that sends nothing for this long gets 408."
@@ -98,6 +127,13 @@ class GatewaySettings(StoreSettings, AuditSettings):
         description="How often the gateway removes expired blobs and records, in the audit "
         "trail, results whose retention ended (the proof that expiry happened).",
     )
+
+    def upload_limit(self, path: str) -> UploadLimit:
+        if path.startswith("/v1/videos"):
+            return UploadLimit(self.max_video_bytes, of_videos=True)
+        if path.startswith("/v1/batches"):
+            return UploadLimit(self.max_batch_bytes)
+        return UploadLimit(self.max_image_bytes)
 
     @model_validator(mode="after")
     def _largest_upload_fits_the_budget(self) -> Self:

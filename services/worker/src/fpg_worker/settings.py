@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from pydantic import Field
 
 from fpg_audit.settings import AuditSettings
@@ -22,4 +24,10 @@ class WorkerSettings(StoreSettings, AuditSettings):
         ge=1,
         description="A worker counts as alive this long after its latest heartbeat; it beats "
         "three times as often.",
+    )
+    worker_scratch_dir: Path | None = Field(
+        default=None,
+        description="Where a video's anonymized output is written before it is stored (as large "
+        "as the result; removed once stored); unset: the system's temporary directory. Originals "
+        "are never written here: they are read from the blob store.",
     )

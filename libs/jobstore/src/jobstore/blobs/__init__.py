@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlparse
 
 import redis
 
-from jobstore.blobs.base import BlobStore, archive_key, input_key, result_key
+from jobstore.blobs.base import BlobStore, archive_key, input_key, report_key, result_key
 from jobstore.blobs.directory import DirectoryBlobStore
 from jobstore.blobs.s3 import S3BlobStore
 from jobstore.blobs.sealing import DataKeys, SealedBlobStore
@@ -17,6 +17,7 @@ __all__ = [
     "archive_key",
     "input_key",
     "open_blob_store",
+    "report_key",
     "result_key",
 ]
 

@@ -52,6 +52,11 @@ def result_key(job_id: str) -> str:
     return f"{job_id}:result"
 
 
+def report_key(video_id: str) -> str:
+    """A video's report (tracks, faces per frame): too large for its record in Redis."""
+    return f"{video_id}:report"
+
+
 def archive_key(batch_id: str) -> str:
     """A batch's ZIP as uploaded, while the gateway splits it into its jobs."""
     return f"{batch_id}:archive"

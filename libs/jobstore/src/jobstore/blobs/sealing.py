@@ -67,6 +67,9 @@ class DataKeys:
     def exists(self, key: str) -> bool:
         return bool(self._client.exists(self._prefix + key))
 
+    def expire(self, key: str, ttl_seconds: int) -> None:
+        self._client.expire(self._prefix + key, ttl_seconds)
+
     def destroy(self, *keys: str) -> int:
         """Delete every key of these objects; how many objects had keys (now destroyed)."""
         return int(self._client.delete(*(self._prefix + key for key in keys))) if keys else 0
@@ -130,6 +133,12 @@ class SealedBlobStore(BlobStore):
         """Make these objects unreadable for good, wherever a copy of them lies; how many had
         keys. Their ciphertext is removed by ``delete`` or the sweep."""
         return self.keys.destroy(*keys)
+
+    def readable_for(self, key: str, ttl_seconds: int) -> None:
+        """Make the object unreadable ``ttl_seconds`` from now (its data key expires then), when
+        that is known only after it was written; its ciphertext stays until its own time-to-live
+        ends, then the sweep removes it."""
+        self.keys.expire(key, ttl_seconds)
 
     def remove_expired(self) -> int:
         return self.inner.remove_expired()
