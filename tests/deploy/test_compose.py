@@ -575,17 +575,15 @@ S3_BREAKS: dict[str, tuple[str, Callable[[Doc], object]]] = {
 }
 
 
-@pytest.mark.parametrize("name", S3_BREAKS)
-def test_a_broken_s3_override_is_caught(compose_s3, name):
-    check, breaking = S3_BREAKS[name]
-    broken = copy.deepcopy(compose_s3)
-    breaking(broken)
-    assert CHECKS[check](broken) != [], f"{check} did not notice: {name}"
+# Each break on the files it applies to: the S3 ones need compose.s3.yaml.
+BROKEN_FILES = {"compose": BREAKS, "compose_s3": S3_BREAKS}
 
 
-@pytest.mark.parametrize("name", BREAKS)
-def test_a_broken_compose_file_is_caught(compose, name):
-    check, breaking = BREAKS[name]
-    broken = copy.deepcopy(compose)
+@pytest.mark.parametrize(
+    ("files", "name"), [(files, name) for files, breaks in BROKEN_FILES.items() for name in breaks]
+)
+def test_a_broken_compose_file_is_caught(request, files, name):
+    check, breaking = BROKEN_FILES[files][name]
+    broken = copy.deepcopy(request.getfixturevalue(files))
     breaking(broken)
     assert CHECKS[check](broken) != [], f"{check} did not notice: {name}"
