@@ -35,10 +35,10 @@ from jobstore.video_records import Stage, VideoProgress, VideoRecord, VideoRecor
 
 log = logging.getLogger("fpg.worker")
 
-# The share of the work the first pass (decode and detect) takes; the second (decode,
-# anonymize, encode) the rest. Measured on the test clips and the shared 960x540 clips, default
-# profile: the first pass 62-70% of the time.
-DETECT_SHARE = 0.66
+# The share of the time the first pass (decode, detect, track) takes; the second (decode,
+# anonymize, encode) the rest. Measured, default profile, one inference thread on 2 busy cores:
+# 0.73 and 0.71 on two shared 960x540 clips (dev01, dev07), 0.86 on a 960x540 test clip.
+DETECT_SHARE = 0.72
 REPORT_EVERY_SECONDS = 0.25
 
 
