@@ -196,6 +196,7 @@ def test_the_page_loads_everything_from_the_gateway_itself(page: Page, stack: St
     for directive in (
         "default-src 'self'",
         "img-src 'self' blob: data:",
+        "media-src 'self' blob:",
         "connect-src 'self'",
         "style-src 'self'",
         "script-src 'self'",
@@ -213,7 +214,7 @@ def test_switching_language_changes_the_text_and_back(
     title = page.locator(".dropzone-title")
     toggle = page.get_by_test_id("lang-toggle")
     expect(page.locator("html")).to_have_attribute("lang", "en")
-    expect(title).to_have_text("Drop photos or ZIP files here, or click to choose")
+    expect(title).to_have_text("Drop photos, videos or ZIP files here, or click to choose")
 
     toggle.click()
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
@@ -224,7 +225,7 @@ def test_switching_language_changes_the_text_and_back(
 
     toggle.click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
-    expect(title).to_have_text("Drop photos or ZIP files here, or click to choose")
+    expect(title).to_have_text("Drop photos, videos or ZIP files here, or click to choose")
     expect(page.get_by_label("Method")).to_be_visible()
     expect(toggle).to_have_text("中文")
 
@@ -265,7 +266,7 @@ def test_the_drop_zone_is_a_labelled_file_input_reached_by_keyboard(
     page: Page, stack: Stack, shots: Shots
 ) -> None:
     open_page(page, stack)
-    picker = page.get_by_label(re.compile("Drop photos or ZIP files here"))
+    picker = page.get_by_label(re.compile("Drop photos, videos or ZIP files here"))
     expect(picker).to_have_attribute("type", "file")
     expect(picker).to_have_attribute("data-testid", "file-input")
     page.keyboard.press("Tab")

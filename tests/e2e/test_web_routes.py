@@ -23,7 +23,12 @@ def test_the_page_is_served_at_the_root_with_a_strict_policy(client: httpx.Clien
 
 @pytest.mark.parametrize(
     ("name", "media_type"),
-    [("app.js", "text/javascript"), ("app.css", "text/css"), ("icon.svg", "image/svg+xml")],
+    [
+        ("app.js", "text/javascript"),
+        ("strings.js", "text/javascript"),
+        ("app.css", "text/css"),
+        ("icon.svg", "image/svg+xml"),
+    ],
 )
 def test_static_files_have_their_media_type(
     client: httpx.Client, name: str, media_type: str

@@ -20,6 +20,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'self'",
         "img-src 'self' blob: data:",
+        # The result player: the gateway's own URL, or a blob fetched with the API key.
+        "media-src 'self' blob:",
         "connect-src 'self'",
         "style-src 'self'",
         "script-src 'self'",
@@ -83,6 +85,8 @@ def web_page(services: ServicesDep) -> HTMLResponse:
         "{{max_image_bytes}}": str(settings.max_image_bytes),
         "{{max_batch_bytes}}": str(settings.max_batch_bytes),
         "{{max_batch_entries}}": str(settings.max_batch_entries),
+        "{{max_video_bytes}}": str(settings.max_video_bytes),
+        "{{max_video_seconds}}": f"{settings.max_video_seconds:g}",
         "{{retention_seconds}}": str(settings.retention_seconds),
         **_options_within(settings.policy),
     }

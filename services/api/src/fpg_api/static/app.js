@@ -1,169 +1,9 @@
-// Face Privacy Guard: the upload page. One plain ES module, no dependencies, no build step.
-// It talks to the gateway's own API only (same origin): POST /v1/images and /v1/batches, then
-// polls GET /v1/jobs/{id} and /v1/batches/{id} until the work is finished.
+// Face Privacy Guard: the upload page. Plain ES modules (this one and its strings), no
+// dependencies, no build step. It talks to the gateway's own API only (same origin): POST
+// /v1/images, /v1/videos and /v1/batches, then polls GET /v1/jobs/{id}, /v1/videos/{id} and
+// /v1/batches/{id} until the work is finished.
 
-// ---------------------------------------------------------------------------------------------
-// Every visible string, in both languages. {name} marks a value filled in at run time.
-// ---------------------------------------------------------------------------------------------
-const STRINGS = {
-  en: {
-    pageTitle: "Face Privacy Guard: anonymize faces in photos",
-    appName: "Face Privacy Guard",
-    tagline: "Blurs every face in your photos, on this server. Nothing is sent anywhere else.",
-    otherLanguage: "中文",
-    switchLanguage: "切换到中文 (Switch to Chinese)",
-    uploadHeading: "Add photos",
-    dropTitle: "Drop photos or ZIP files here, or click to choose",
-    dropHint: "JPEG, PNG or WebP up to {image} each; ZIP files up to {batch}. Several at once.",
-    chooseFolder: "Choose a folder…",
-    privacyNote:
-      "Files are processed on this server only and deleted from it within {minutes} minutes, " +
-      "or at once with “Remove”.",
-    optionsHeading: "Options",
-    optionsHint: "They apply to the files you add next.",
-    modeLabel: "Method",
-    modeBlur: "Blur",
-    modePixelate: "Pixelate",
-    modeFill: "Solid fill",
-    strengthLabel: "Strength",
-    strengthHint: "How strongly faces are blurred or pixelated (0.5–4).",
-    paddingLabel: "Margin around faces",
-    paddingHint: "1.6 also covers hair, ears and a box drawn a little off; more covers more (1.0–3.0).",
-    profileLabel: "Thoroughness",
-    profileFast: "Fast",
-    profileDefault: "Balanced (default)",
-    profileThorough: "Thorough (slower, finds small faces)",
-    resetDefaults: "Reset to defaults",
-    resultsHeading: "Results",
-    overall: "{finished} of {total} finished",
-    showOutlines: "Show outlines of the faces found",
-    removeAll: "Remove all",
-    zipBadge: "ZIP",
-    before: "Before",
-    after: "After",
-    beforeAlt: "{name}, original",
-    afterAlt: "{name}, anonymized",
-    noPreview: "No preview",
-    afterPending: "The anonymized photo appears here.",
-    statusWaiting: "Waiting…",
-    statusUploading: "Uploading… {percent}%",
-    statusQueued: "Queued",
-    statusRunning: "Finding faces…",
-    statusDone: "Done",
-    statusFailed: "Failed",
-    statusBatch: "{processed} of {total} files processed",
-    facesNone: "No faces found",
-    facesOne: "1 face found",
-    facesMany: "{count} faces found",
-    batchCounts: "{done} anonymized · {failed} failed · {skipped} skipped (not images)",
-    download: "Download",
-    downloadZip: "Download ZIP",
-    remove: "Remove",
-    retry: "Try again",
-    details: "Details: {message}",
-    errTooLarge: "This file is too large. The server accepts files up to {limit}.",
-    errTooManyEntries: "This ZIP holds too many files. The limit is {limit} files per ZIP.",
-    errNotImage:
-      "This is not a photo the service can read. Please use JPEG, PNG or WebP images, " +
-      "or a ZIP file of them.",
-    errUnreadable: "This photo could not be read: the file seems damaged or incomplete.",
-    errTooManyPixels: "This photo has too many pixels to process. Please use a smaller version.",
-    errTookTooLong:
-      "Processing this photo took too long. Try the “Fast” setting or a smaller photo.",
-    errInvalidZip: "This ZIP file is damaged, or it is not really a ZIP file.",
-    errEmptyFile: "This file is empty.",
-    errBadOption: "An option is out of range ({fields}). Reset the options and try again.",
-    errBusy: "The server is busy right now. Please try again in a moment.",
-    errNetwork: "The server could not be reached. Please check the connection and try again.",
-    errExpired:
-      "The result is no longer on the server (results are kept for a limited time). " +
-      "Please upload the file again.",
-    errServer: "Something went wrong on the server. Please try again later.",
-    errUnexpected: "The server gave an unexpected answer ({status}). Please try again later.",
-    errKeyNeeded: "The server needs a valid API key. Enter a submitter key above and try again.",
-    errKeyRole: "This API key may not upload photos. Please use a submitter key.",
-    apiKeyLabel: "API key, if the server asks for one",
-    errFolderEmpty: "The folder holds no photos or ZIP files.",
-    skippedFiles: "Left out {count} files that are neither photos nor ZIP files: {names}",
-    footer: "Self-hosted face anonymization.",
-    apiLink: "API description (OpenAPI)",
-  },
-  zh: {
-    pageTitle: "Face Privacy Guard：照片人脸打码",
-    appName: "Face Privacy Guard",
-    tagline: "在本服务器上为照片中的每一张人脸打码，文件不会发送到其他任何地方。",
-    otherLanguage: "English",
-    switchLanguage: "Switch to English（切换到英文）",
-    uploadHeading: "添加照片",
-    dropTitle: "将照片或 ZIP 文件拖放到这里，或点击选择",
-    dropHint: "支持 JPEG、PNG、WebP 图片，每张最大 {image}；ZIP 文件最大 {batch}。可一次添加多个。",
-    chooseFolder: "选择文件夹…",
-    privacyNote: "文件只在本服务器上处理，最迟 {minutes} 分钟后从服务器删除；点击“移除”可立即删除。",
-    optionsHeading: "选项",
-    optionsHint: "对之后添加的文件生效。",
-    modeLabel: "处理方式",
-    modeBlur: "模糊",
-    modePixelate: "马赛克",
-    modeFill: "纯色填充",
-    strengthLabel: "强度",
-    strengthHint: "模糊或马赛克的程度（0.5–4）。",
-    paddingLabel: "人脸外扩范围",
-    paddingHint: "1.6 可同时覆盖头发、耳朵及略有偏差的检测框；数值越大，覆盖越多（1.0–3.0）。",
-    profileLabel: "检测精度",
-    profileFast: "快速",
-    profileDefault: "均衡（默认）",
-    profileThorough: "精细（较慢，能发现小脸）",
-    resetDefaults: "恢复默认",
-    resultsHeading: "结果",
-    overall: "已完成 {finished} / {total}",
-    showOutlines: "显示检测到的人脸框",
-    removeAll: "全部移除",
-    zipBadge: "ZIP",
-    before: "原图",
-    after: "处理后",
-    beforeAlt: "{name}（原图）",
-    afterAlt: "{name}（已打码）",
-    noPreview: "无法预览",
-    afterPending: "处理后的照片将显示在这里。",
-    statusWaiting: "等待中…",
-    statusUploading: "上传中… {percent}%",
-    statusQueued: "排队中",
-    statusRunning: "正在识别人脸…",
-    statusDone: "完成",
-    statusFailed: "失败",
-    statusBatch: "已处理 {processed} / {total} 个文件",
-    facesNone: "未发现人脸",
-    facesOne: "发现 1 张人脸",
-    facesMany: "发现 {count} 张人脸",
-    batchCounts: "已打码 {done} · 失败 {failed} · 跳过 {skipped}（不是图片）",
-    download: "下载",
-    downloadZip: "下载 ZIP",
-    remove: "移除",
-    retry: "重试",
-    details: "详细信息：{message}",
-    errTooLarge: "文件太大。服务器接受的文件最大为 {limit}。",
-    errTooManyEntries: "这个 ZIP 中的文件太多，每个 ZIP 最多 {limit} 个文件。",
-    errNotImage: "这不是可以处理的照片。请使用 JPEG、PNG 或 WebP 图片，或由它们组成的 ZIP 文件。",
-    errUnreadable: "无法读取这张照片：文件可能已损坏或不完整。",
-    errTooManyPixels: "这张照片的像素太多，无法处理。请使用尺寸较小的版本。",
-    errTookTooLong: "处理这张照片用时过长。请尝试“快速”或使用较小的照片。",
-    errInvalidZip: "这个 ZIP 文件已损坏，或者并不是真正的 ZIP 文件。",
-    errEmptyFile: "这个文件是空的。",
-    errBadOption: "有选项超出范围（{fields}）。请恢复默认后重试。",
-    errBusy: "服务器当前繁忙，请稍后再试。",
-    errNetwork: "无法连接到服务器。请检查网络连接后重试。",
-    errExpired: "结果已不在服务器上（结果只保存一段时间）。请重新上传文件。",
-    errServer: "服务器出错了，请稍后再试。",
-    errUnexpected: "服务器返回了意外的响应（{status}），请稍后再试。",
-    errKeyNeeded: "服务器需要有效的 API 密钥。请在上方输入提交者（submitter）密钥后重试。",
-    errKeyRole: "此 API 密钥无权上传照片。请使用提交者（submitter）密钥。",
-    apiKeyLabel: "API 密钥（服务器要求时填写）",
-    errFolderEmpty: "这个文件夹中没有照片或 ZIP 文件。",
-    skippedFiles: "已忽略 {count} 个既不是照片也不是 ZIP 的文件：{names}",
-    footer: "自托管的人脸匿名化服务。",
-    apiLink: "API 说明（OpenAPI）",
-  },
-};
+import { STRINGS } from "./strings.js";
 
 // ---------------------------------------------------------------------------------------------
 // Settings, language, small helpers
@@ -173,6 +13,9 @@ const API_KEY_KEY = "fpg.apiKey"; // sessionStorage: forgotten when the tab clos
 const UPLOADS_AT_ONCE = 3;
 const IMAGE_NAME = /\.(jpe?g|png|webp)$/i;
 const ZIP_NAME = /\.zip$/i;
+const VIDEO_NAME = /\.(mp4|m4v|mov|mkv|webm|avi)$/i;
+// Sent with videos only: the image and batch endpoints refuse a field they do not know.
+const VIDEO_ONLY_OPTIONS = new Set(["audio"]);
 const ZIP_TYPES = new Set(["application/zip", "application/x-zip-compressed", "application/x-zip"]);
 const EXTENSION_FOR_TYPE = { "image/jpeg": "jpg", "image/png": "png", "image/webp": "webp" };
 const SVG = "http://www.w3.org/2000/svg";
@@ -186,6 +29,8 @@ const LIMITS = {
   image: positive(document.body.dataset.maxImageBytes),
   batch: positive(document.body.dataset.maxBatchBytes),
   entries: positive(document.body.dataset.maxBatchEntries),
+  video: positive(document.body.dataset.maxVideoBytes),
+  videoSeconds: positive(document.body.dataset.maxVideoSeconds),
   retention: positive(document.body.dataset.retentionSeconds) ?? 3600,
 };
 
@@ -229,6 +74,19 @@ function formatBytes(bytes) {
   return `${bytes} B`;
 }
 
+/** A span of time in the page's language, to the second under an hour ("1 min, 5 sec"), never
+ * less than a second. */
+function formatDuration(seconds) {
+  if (seconds == null) return "?";
+  const whole = Math.max(1, Math.round(seconds));
+  const parts =
+    whole >= 3600
+      ? { hours: Math.floor(whole / 3600), minutes: Math.floor((whole % 3600) / 60) }
+      : { minutes: Math.floor(whole / 60), seconds: whole % 60 };
+  const locale = language === "zh" ? "zh-CN" : "en";
+  return new Intl.DurationFormat(locale, { style: "short" }).format(parts);
+}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function element(tag, attributes = {}, ...children) {
@@ -250,6 +108,10 @@ function stem(name) {
 
 function isZip(file) {
   return ZIP_NAME.test(file.name) || ZIP_TYPES.has(file.type);
+}
+
+function isVideo(file) {
+  return VIDEO_NAME.test(file.name) || file.type.startsWith("video/");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -274,7 +136,7 @@ function postForm(url, form, onProgress, registerAbort) {
       request.setRequestHeader(name, value);
     }
     request.upload.addEventListener("progress", (event) => {
-      if (event.lengthComputable) onProgress(event.loaded / event.total);
+      if (event.lengthComputable) onProgress(event.loaded, event.total);
     });
     request.addEventListener("load", () =>
       resolve({ status: request.status, body: parseJson(request.responseText) }),
@@ -367,6 +229,29 @@ function describeFailure(error) {
   return problem("errUnreadable", {}, text);
 }
 
+/** An answer about a video, in a video's words; the rest as for any file. */
+function describeVideoAnswer(answer) {
+  const code = answer.body?.code;
+  const detail = answer.body?.message ?? null;
+  if (answer.status === 415) return problem("errNotVideo", {}, detail);
+  if (code === "video_too_large" && /pixels/.test(detail ?? "")) {
+    return problem("errFramesTooLarge", {}, detail);
+  }
+  if (code === "unreadable_video") return problem("errUnreadableVideo", {}, detail);
+  if (code === "video_too_long") {
+    return problem("errTooLong", { limit: formatDuration(LIMITS.videoSeconds) }, detail);
+  }
+  return describeAnswer(answer);
+}
+
+/** A video the worker marked failed; its error names the reason in English. */
+function describeVideoFailure(error) {
+  const text = error ?? "";
+  if (/expired|deleted/.test(text)) return problem("errExpired", {}, text);
+  if (/internal error|time limit/.test(text)) return problem("errServer", {}, text, true);
+  return problem("errUnreadableVideo", {}, text);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The page's elements
 // ---------------------------------------------------------------------------------------------
@@ -434,7 +319,8 @@ class Item {
     this.name = name;
     this.params = params; // the option values when the file was added: [[name, value], ...]
     this.state = "waiting"; // waiting | uploading | queued | running | done | failed
-    this.uploaded = 0;
+    this.uploaded = 0; // the fraction of the request sent
+    this.sent = null; // { loaded, total } bytes of the request, once the browser reports them
     this.problem = null;
     this.removed = false;
     this.generation = 0; // bumped by "Try again", so a stale poll loop stops
@@ -476,10 +362,11 @@ class Item {
       this.retryButton,
       this.removeButton,
     );
+    this.faces = element("span", { className: "faces", "data-testid": "face-count", hidden: true });
     this.head = element(
       "div",
       { className: "card-head" },
-      element("div", { className: "card-title" }, this.title, this.status),
+      element("div", { className: "card-title" }, this.title, this.status, this.faces),
       this.actions,
     );
     this.node = element("li", { className: "card" }, this.head, this.progress, this.error);
@@ -498,8 +385,20 @@ class Item {
   form() {
     const form = new FormData();
     form.append("file", this.file, this.file.name);
-    for (const [name, value] of this.params) form.append(name, value);
+    for (const [name, value] of this.params) {
+      if (this.takesOption(name)) form.append(name, value);
+    }
     return form;
+  }
+
+  /** Whether this kind of file's endpoint takes the option `name`. */
+  takesOption(name) {
+    return !VIDEO_ONLY_OPTIONS.has(name);
+  }
+
+  /** The words for an answer that is not what was hoped for. */
+  describe(answer) {
+    return describeAnswer(answer);
   }
 
   /** Refuse an oversize file before sending a byte of it. */
@@ -512,11 +411,11 @@ class Item {
   }
 
   async upload(url, release) {
-    this.set({ state: "uploading", uploaded: 0, problem: null });
+    this.set({ state: "uploading", uploaded: 0, sent: null, problem: null });
     const answer = await postForm(
       url,
       this.form(),
-      (fraction) => this.set({ uploaded: fraction }),
+      (loaded, total) => this.set({ uploaded: loaded / total, sent: { loaded, total } }),
       (abort) => {
         this.abort = abort;
       },
@@ -524,10 +423,44 @@ class Item {
     release();
     if (this.removed || answer.status === -1) return null;
     if (answer.status !== 202 || !answer.body?.id) {
-      this.fail(describeAnswer(answer));
+      this.fail(this.describe(answer));
       return null;
     }
     return answer.body;
+  }
+
+  /** The finished result's URL for a player or a download link (see resultUrl); null, with the
+   * card failed, when it is gone. */
+  async fetchResult() {
+    const url = await resultUrl(`${this.serverUrl}/result`);
+    if (url === null) {
+      this.fail(problem("errExpired"));
+      return null;
+    }
+    if (url.startsWith("blob:")) this.resultObjectUrl = url;
+    return url;
+  }
+
+  /** A photo or a video: upload it to `endpoint`, then follow its status under `statusPath`
+   * until it is done (`finish`) or failed (`failure` puts the worker's reason into words). */
+  async follow(release, limit, endpoint, statusPath, failure) {
+    if (this.tooLarge(limit)) return;
+    const accepted = await this.upload(endpoint, release);
+    if (!accepted) return;
+    this.serverUrl = `${statusPath}/${accepted.id}`;
+    this.set({ state: accepted.status === "running" ? "running" : "queued", latest: null });
+    await this.poll(this.serverUrl, (latest) => {
+      if (latest.status === "done") {
+        this.finish(latest);
+        return true;
+      }
+      if (latest.status === "failed") {
+        this.fail(failure(latest.error));
+        return true;
+      }
+      this.set({ state: latest.status, latest });
+      return false;
+    });
   }
 
   /** Poll `url` until `step` says the work is over; a few network hiccups are tolerated. */
@@ -546,7 +479,7 @@ class Item {
       } else if (transient(answer.status) && misses < 10) {
         misses += 1;
       } else {
-        this.fail(describeAnswer(answer));
+        this.fail(this.describe(answer));
         return;
       }
     }
@@ -558,7 +491,7 @@ class Item {
 
   retry() {
     this.generation += 1;
-    this.set({ state: "waiting", problem: null, uploaded: 0 });
+    this.set({ state: "waiting", problem: null, uploaded: 0, serverUrl: null, latest: null });
     waiting.push(this);
     pump();
   }
@@ -575,7 +508,9 @@ class Item {
     renderOverall();
   }
 
-  dispose() {}
+  dispose() {
+    if (this.resultObjectUrl) URL.revokeObjectURL(this.resultObjectUrl);
+  }
 
   statusText() {
     switch (this.state) {
@@ -609,14 +544,28 @@ class Item {
     this.removeButton.textContent = t("remove");
     this.removeButton.setAttribute("aria-label", `${t("remove")}: ${this.name}`);
   }
+
+  /** The link to the result, once it is in; `label` is its dictionary key. */
+  renderDownload(label) {
+    this.download.hidden = this.state !== "done";
+    this.download.textContent = t(label);
+    this.download.setAttribute("aria-label", `${t(label)}: ${this.name}`);
+  }
+
+  /** How many faces were found; hidden while `count` is unknown (null). */
+  renderFaces(count) {
+    this.faces.hidden = count == null;
+    if (count == null) return;
+    this.faces.dataset.count = String(count);
+    this.faces.textContent = facesText(count);
+    this.faces.classList.toggle("none", count === 0);
+  }
 }
 
 class ImageItem extends Item {
   build() {
     super.build();
     this.node.classList.add("image-card");
-    this.faces = element("span", { className: "faces", "data-testid": "face-count", hidden: true });
-    this.head.firstChild.append(this.faces);
 
     this.objectUrl = URL.createObjectURL(this.file);
     this.before = element("img", { className: "photo", src: this.objectUrl, alt: "" });
@@ -674,35 +623,15 @@ class ImageItem extends Item {
     this.node.append(this.compare);
   }
 
-  async run(release) {
-    if (this.tooLarge(LIMITS.image)) return;
-    const accepted = await this.upload("v1/images", release);
-    if (!accepted) return;
-    this.serverUrl = `v1/jobs/${accepted.id}`;
-    this.set({ state: accepted.status === "running" ? "running" : "queued" });
-    await this.poll(this.serverUrl, (job) => {
-      if (job.status === "done") {
-        this.finish(job);
-        return true;
-      }
-      if (job.status === "failed") {
-        this.fail(describeFailure(job.error));
-        return true;
-      }
-      this.set({ state: job.status });
-      return false;
-    });
+  run(release) {
+    return this.follow(release, LIMITS.image, "v1/images", "v1/jobs", describeFailure);
   }
 
   async finish(job) {
     this.job = job;
     const extension = EXTENSION_FOR_TYPE[job.content_type] ?? "jpg";
-    const url = await resultUrl(`${this.serverUrl}/result`);
-    if (url === null) {
-      this.fail(problem("errExpired"));
-      return;
-    }
-    if (url.startsWith("blob:")) this.resultObjectUrl = url;
+    const url = await this.fetchResult();
+    if (url === null) return;
     this.after.src = url;
     this.download.href = url;
     this.download.download = `${stem(this.name)}-anonymized.${extension}`;
@@ -726,14 +655,13 @@ class ImageItem extends Item {
 
   retry() {
     this.job = null;
-    this.serverUrl = null;
     this.after.removeAttribute("src");
     super.retry();
   }
 
   dispose() {
     URL.revokeObjectURL(this.objectUrl);
-    if (this.resultObjectUrl) URL.revokeObjectURL(this.resultObjectUrl);
+    super.dispose();
   }
 
   render() {
@@ -753,16 +681,8 @@ class ImageItem extends Item {
     this.after.alt = t("afterAlt", { name: this.name });
     this.beforeCaption.textContent = t("before");
     this.afterCaption.textContent = t("after");
-    this.download.hidden = !done;
-    this.download.textContent = t("download");
-    this.download.setAttribute("aria-label", `${t("download")}: ${this.name}`);
-    this.faces.hidden = !done;
-    if (done) {
-      const count = this.job.faces ?? 0;
-      this.faces.dataset.count = String(count);
-      this.faces.textContent = facesText(count);
-      this.faces.classList.toggle("none", count === 0);
-    }
+    this.renderDownload("download");
+    this.renderFaces(done ? (this.job.faces ?? 0) : null);
   }
 }
 
@@ -771,8 +691,6 @@ class BatchItem extends Item {
     super.build();
     this.node.classList.add("batch-card");
     this.title.prepend(element("span", { className: "badge" }, STRINGS.en.zipBadge), " ");
-    this.faces = element("span", { className: "faces", "data-testid": "face-count", hidden: true });
-    this.head.firstChild.append(this.faces);
     this.counts = element("p", { className: "counts", hidden: true });
     this.node.append(this.counts);
   }
@@ -796,24 +714,15 @@ class BatchItem extends Item {
   }
 
   async finish(summary) {
-    const url = await resultUrl(`${this.serverUrl}/result`);
-    if (url === null) {
-      this.fail(problem("errExpired"));
-      return;
-    }
-    if (url.startsWith("blob:")) this.resultObjectUrl = url;
+    const url = await this.fetchResult();
+    if (url === null) return;
     this.download.href = url;
     this.download.download = `${stem(this.name)}-anonymized.zip`;
     this.set({ state: "done", summary });
   }
 
-  dispose() {
-    if (this.resultObjectUrl) URL.revokeObjectURL(this.resultObjectUrl);
-  }
-
   retry() {
     this.summary = null;
-    this.serverUrl = null;
     super.retry();
   }
 
@@ -838,16 +747,109 @@ class BatchItem extends Item {
     }
     this.counts.hidden = !summary;
     if (summary) this.counts.textContent = t("batchCounts", summary);
-    this.faces.hidden = !summary;
-    if (summary) {
-      const count = summary.faces;
-      this.faces.dataset.count = String(count);
-      this.faces.textContent = facesText(count);
+    this.renderFaces(summary ? summary.faces : null);
+    this.renderDownload("downloadZip");
+  }
+}
+
+class VideoItem extends Item {
+  build() {
+    super.build();
+    this.node.classList.add("video-card");
+    this.badge = element("span", { className: "badge" });
+    this.title.prepend(this.badge, " ");
+    this.detail = element("p", { className: "counts", "data-testid": "progress-detail" });
+    this.player = element("video", {
+      className: "player",
+      "data-testid": "result-video",
+      controls: true,
+      preload: "metadata",
+      playsinline: true,
+      hidden: true,
+    });
+    this.playerPending = element("span", { className: "placeholder" });
+    this.noPlayback = element("p", { className: "hint", hidden: true });
+    this.player.addEventListener("error", () => this.playbackFailed());
+    this.screen = element("div", { className: "frame" }, this.player, this.playerPending);
+    this.node.append(this.detail, this.screen, this.noPlayback);
+  }
+
+  takesOption() {
+    return true;
+  }
+
+  describe(answer) {
+    return describeVideoAnswer(answer);
+  }
+
+  run(release) {
+    return this.follow(release, LIMITS.video, "v1/videos", "v1/videos", describeVideoFailure);
+  }
+
+  async finish(latest) {
+    const url = await this.fetchResult();
+    if (url === null) return;
+    this.player.src = url;
+    this.download.href = url;
+    // The result is written in the container it came in.
+    const extension = VIDEO_NAME.exec(this.name)?.[1].toLowerCase() ?? "mp4";
+    this.download.download = `${stem(this.name)}-anonymized.${extension}`;
+    this.set({ state: "done", latest, playable: true });
+  }
+
+  /** The player refused the result: gone from the server (the card fails), or a kind of video
+   * this browser does not play (the download still works). */
+  async playbackFailed() {
+    if (this.state !== "done") return;
+    const answer = await getJson(this.serverUrl);
+    if (answer.status === 200) this.set({ playable: false });
+    else this.fail(this.describe(answer));
+  }
+
+  retry() {
+    this.player.removeAttribute("src");
+    super.retry();
+  }
+
+  statusText() {
+    if (this.state === "running" && this.latest) {
+      return t("statusAnonymizing", { percent: formatNumber(this.latest.percent ?? 0, 0) });
     }
+    return super.statusText();
+  }
+
+  /** Bytes sent while uploading; frames and time left while the worker runs. */
+  detailText() {
+    const { state, sent, latest: video } = this;
+    if (state === "uploading" && sent) {
+      return t("bytesSent", { sent: formatBytes(sent.loaded), total: formatBytes(sent.total) });
+    }
+    if (state !== "running" || !video?.frames_total) return "";
+    const frames = t("framesDone", { done: video.frames_done, total: video.frames_total });
+    if (video.seconds_left == null) return frames;
+    return `${frames} · ${t("timeLeft", { time: formatDuration(video.seconds_left) })}`;
+  }
+
+  render() {
+    super.render();
     const done = this.state === "done";
-    this.download.hidden = !done;
-    this.download.textContent = t("downloadZip");
-    this.download.setAttribute("aria-label", `${t("downloadZip")}: ${this.name}`);
+    this.badge.textContent = t("videoBadge");
+    // Each stage fills the bar once: the upload's bytes, then the worker's frames.
+    const steps = { uploading: 100 * this.uploaded, running: this.latest?.percent ?? 0 };
+    this.progress.max = 100;
+    this.progress.value = done || this.state === "failed" ? 100 : (steps[this.state] ?? 0);
+    this.detail.textContent = this.detailText();
+    this.detail.hidden = !this.detail.textContent;
+    this.screen.hidden = this.state === "failed";
+    this.player.hidden = !done || !this.playable;
+    this.player.setAttribute("aria-label", t("afterAlt", { name: this.name }));
+    this.playerPending.hidden = done;
+    this.playerPending.textContent = t("videoPending");
+    this.noPlayback.hidden = !done || this.playable;
+    this.noPlayback.textContent = t("noPlayback");
+    this.renderDownload("download");
+    // A track is one face followed through the frames: the number of people, not sightings.
+    this.renderFaces(done ? (this.latest.tracks ?? 0) : null);
   }
 }
 
@@ -867,11 +869,11 @@ function optionValues() {
   return [...new FormData(ui.options).entries()].map(([name, value]) => [name, String(value)]);
 }
 
-/** Files from a folder keep only photos and ZIPs; hidden files are ignored silently. */
+/** Files from a folder keep only photos, videos and ZIPs; hidden files are ignored silently. */
 function fromFolder(file, path, accepted, skipped) {
   const base = path.split("/").pop();
   if (base.startsWith(".")) return;
-  if (IMAGE_NAME.test(base) || isZip(file)) accepted.push({ file, name: path });
+  if (IMAGE_NAME.test(base) || isVideo(file) || isZip(file)) accepted.push({ file, name: path });
   else skipped.push(path);
 }
 
@@ -886,7 +888,7 @@ function addFiles(entries, skipped = [], fromFolders = false) {
   }
   const params = optionValues();
   for (const { file, name } of entries) {
-    const Kind = isZip(file) ? BatchItem : ImageItem;
+    const Kind = isZip(file) ? BatchItem : isVideo(file) ? VideoItem : ImageItem;
     const item = new Kind(file, name, params);
     item.render();
     waiting.push(item);
@@ -982,6 +984,8 @@ function applyLanguage() {
   const values = {
     image: formatBytes(LIMITS.image),
     batch: formatBytes(LIMITS.batch),
+    video: formatBytes(LIMITS.video),
+    duration: formatDuration(LIMITS.videoSeconds),
     minutes: formatNumber(LIMITS.retention / 60, 0),
   };
   for (const node of document.querySelectorAll("[data-i18n]")) {
