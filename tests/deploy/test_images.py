@@ -236,10 +236,12 @@ def _dependencies_of(package: dict[str, object]) -> dict[str, list[str]]:
 
 
 def test_gateway_depends_on_blurcore_without_its_runtimes():
-    """The runtimes and PyAV are blurcore's extras; only the worker asks for them."""
+    """The runtimes are blurcore's extras; only the worker asks for them. The gateway asks for
+    PyAV (the extra ``video``) to read a video's container header before accepting it, and
+    imports it on the first video only (next test)."""
     with (REPO / "uv.lock").open("rb") as handle:
         packages = {package["name"]: package for package in tomllib.load(handle)["package"]}
-    assert _dependencies_of(packages["fpg-api"])["blurcore"] == []
+    assert _dependencies_of(packages["fpg-api"])["blurcore"] == ["video"]
     assert set(_dependencies_of(packages["fpg-worker"])["blurcore"]) == {"inference", "video"}
     blurcore_base = set(_dependencies_of(packages["blurcore"]))
     assert not blurcore_base & {"onnxruntime", "ai-edge-litert", "av"}
