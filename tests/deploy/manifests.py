@@ -34,18 +34,10 @@ Doc = dict[str, Any]
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 # Read by the image's CMD (deploy/docker/Dockerfile), not by a pydantic settings class.
 IMAGE_ONLY_ENV = {"FPG_WORKER_CONCURRENCY", "FPG_WORKER_QUEUES"}
-# Video settings agreed with the video work (issue 16), accepted by name while no settings class
-# declares them yet; once one does, their values are validated like every other setting's.
-VIDEO_SETTINGS = {
-    "FPG_MAX_VIDEO_BYTES",
-    "FPG_MAX_VIDEO_SECONDS",
-    "FPG_VIDEO_SEGMENT_SECONDS",
-    "FPG_WORKER_SCRATCH_DIR",
-}
+# A video setting agreed for issue 16 that no settings class declares yet (videos are not split
+# into segments yet): accepted by name; once one declares it, validated like every other.
+VIDEO_SETTINGS = {"FPG_VIDEO_SEGMENT_SECONDS"}
 DEFAULT_VIDEO_SEGMENT_SECONDS = 60
-# The Redis lists Celery queues on: photos on Celery's default, videos on their own.
-PHOTO_QUEUE = "celery"
-VIDEO_QUEUE = "video"
 
 
 # A worker's memory as measured (docs/reliability.md, "Memory per image"): the Celery parent and

@@ -10,7 +10,7 @@ import pytest
 
 from fpg_api.settings import GatewaySettings
 from fpg_worker.settings import WorkerSettings
-from jobstore.celery_wiring import video_time_limits
+from jobstore.celery_wiring import QUEUE, VIDEO_QUEUE, video_time_limits
 from jobstore.settings import StoreSettings
 
 from .manifests import (
@@ -19,8 +19,6 @@ from .manifests import (
     DOCKERFILE,
     IMAGE_ONLY_ENV,
     NGINX_CONF,
-    PHOTO_QUEUE,
-    VIDEO_QUEUE,
     VIDEO_SETTINGS,
     Doc,
     compose_default,
@@ -46,7 +44,7 @@ S3_OVERRIDE = DEPLOY / "compose" / "compose.s3.yaml"
 ENTRY_POINT = "nginx"
 # The services that read the blob store, Redis and the audit trail, and the image target each runs.
 SERVICES = {"gateway": "gateway", "worker": "worker", "worker-video": "worker"}
-WORKERS = {"worker": PHOTO_QUEUE, "worker-video": VIDEO_QUEUE}  # and the Redis list each takes
+WORKERS = {"worker": QUEUE, "worker-video": VIDEO_QUEUE}  # and the Redis list each takes
 
 
 @pytest.fixture

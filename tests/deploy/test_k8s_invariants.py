@@ -16,7 +16,7 @@ import pytest
 
 from fpg_api.settings import GatewaySettings
 from fpg_worker.settings import WorkerSettings
-from jobstore.celery_wiring import QUEUE, make_celery, video_time_limits
+from jobstore.celery_wiring import QUEUE, VIDEO_QUEUE, make_celery, video_time_limits
 from jobstore.settings import StoreSettings
 
 from .manifests import (
@@ -24,8 +24,6 @@ from .manifests import (
     IMAGE_ONLY_ENV,
     INTERNET,
     OVERLAYS,
-    PHOTO_QUEUE,
-    VIDEO_QUEUE,
     VIDEO_SETTINGS,
     Doc,
     Peer,
@@ -66,7 +64,7 @@ SERVICES = {
     "fpg-worker": "fpg-worker",
     "fpg-worker-video": "fpg-worker",
 }
-WORKERS = {"fpg-worker": PHOTO_QUEUE, "fpg-worker-video": VIDEO_QUEUE}  # and the list each takes
+WORKERS = {"fpg-worker": QUEUE, "fpg-worker-video": VIDEO_QUEUE}  # and the list each takes
 VIDEO_PATH = "/v1/videos"
 INGRESS_CONTROLLER = pod("ingress-nginx", **{"app.kubernetes.io/name": "ingress-nginx"})
 KEDA_OPERATOR = pod("keda", app="keda-operator")
@@ -639,8 +637,8 @@ def test_settings_configmap_holds_the_code_defaults(rendered):
         env = fpg_env(docs, "fpg-gateway")
         for name in ("retention_seconds", "task_soft_time_limit", "task_hard_time_limit"):
             assert env[f"FPG_{name.upper()}"] == str(default(StoreSettings, name))
-        for name in ("max_image_bytes", "max_batch_bytes"):
-            assert env[f"FPG_{name.upper()}"] == str(default(GatewaySettings, name))
+        for name in ("max_image_bytes", "max_batch_bytes", "max_video_bytes", "max_video_seconds"):
+            assert float(env[f"FPG_{name.upper()}"] or 0) == default(GatewaySettings, name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1029,7 +1027,3 @@ def test_the_s3_overlay_keeps_blobs_in_a_bucket_and_prod_on_the_volume(rendered)
     assert blob_store_endpoint(rendered["prod-s3"]) is not None
     assert urlparse(fpg_env(rendered["prod"], "fpg-gateway")["FPG_BLOB_URL"] or "").scheme == "file"
     assert blob_store_endpoint(rendered["prod"]) is None
-
-
-def test_the_photo_queue_is_the_code_default():
-    assert PHOTO_QUEUE == QUEUE
