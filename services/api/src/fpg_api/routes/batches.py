@@ -8,7 +8,13 @@ from fpg_api.errors import ApiError, error_responses
 from fpg_api.jobs import found_batch, purge_batch
 from fpg_api.policy import params_within_policy, within_detection_ceiling
 from fpg_api.schemas import BatchAccepted, BatchProgress, UploadId
-from fpg_api.streamed_form import StreamedForm, body_from_event_loop, parsed_fields, store_form
+from fpg_api.streamed_form import (
+    StreamedForm,
+    body_from_event_loop,
+    parsed_fields,
+    store_form,
+    streamed_request_body,
+)
 from fpg_api.submission import new_id, submit_batch
 from jobstore.blobs import archive_key
 from jobstore.blobs.reader import open_blob
@@ -22,16 +28,7 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"], responses=error_respo
     summary="Anonymize every image of a ZIP",
     status_code=202,
     responses=error_responses(400, 413, 422, 503),
-    # The body is parsed here, as it streams (fpg_api.streamed_form), not by FastAPI: this says
-    # what it is (schemas.BatchUpload, added to the document by main.py).
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {"schema": {"$ref": "#/components/schemas/BatchUpload"}}
-            },
-        }
-    },
+    openapi_extra=streamed_request_body("BatchUpload"),  # schemas.BatchUpload
 )
 async def create_batch(
     services: ServicesDep, caller: SubmitterDep, request: Request, response: Response
