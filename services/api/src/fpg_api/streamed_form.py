@@ -7,7 +7,7 @@ the size limit and the upload's pace are still enforced on that body by the midd
 
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio.from_thread
 from fastapi.exceptions import RequestValidationError
@@ -31,6 +31,13 @@ class StreamedForm:
 
 
 Model = TypeVar("Model", bound=BaseModel)
+
+
+def streamed_request_body(schema: str) -> dict[str, Any]:
+    """The ``openapi_extra`` of a route that parses its form here, not through FastAPI: the
+    body it takes, the form model ``schema`` (added to the document by ``main``)."""
+    content = {"multipart/form-data": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+    return {"requestBody": {"required": True, "content": content}}
 
 
 def parsed_fields(form: StreamedForm, model: type[Model]) -> Model:

@@ -7,7 +7,12 @@ from fpg_api.deps import ServicesDep, SubmitterDep
 from fpg_api.errors import error_responses
 from fpg_api.policy import params_within_policy, within_detection_ceiling
 from fpg_api.schemas import UploadId
-from fpg_api.streamed_form import body_from_event_loop, parsed_fields, store_form
+from fpg_api.streamed_form import (
+    body_from_event_loop,
+    parsed_fields,
+    store_form,
+    streamed_request_body,
+)
 from fpg_api.submission import new_id
 from fpg_api.video_schemas import VideoAccepted, VideoForm, VideoView
 from fpg_api.videos import (
@@ -30,16 +35,7 @@ VIDEO_TYPES = ("video/mp4", "video/quicktime", "video/x-matroska", "video/webm",
     summary="Anonymize every face in a video",
     status_code=202,
     responses=error_responses(400, 413, 415, 422, 503),
-    # Parsed here as it streams (fpg_api.streamed_form), not by FastAPI: this says what it is
-    # (video_schemas.VideoUpload, added to the document by main.py).
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {"schema": {"$ref": "#/components/schemas/VideoUpload"}}
-            },
-        }
-    },
+    openapi_extra=streamed_request_body("VideoUpload"),  # video_schemas.VideoUpload
 )
 async def create_video(
     services: ServicesDep, caller: SubmitterDep, request: Request, response: Response
