@@ -12,12 +12,20 @@ from pathlib import Path
 import av
 import httpx
 import pytest
+from celery import Celery
 
 from fpg_api.main import create_app, record_expiries
 from fpg_api.settings import GatewaySettings, upload_memory
 from fpg_api.videos import AVI, MATROSKA, MP4, QUICKTIME, WEBM, container_kind
 from fpg_audit import AuditEvent, AuditStore, Role
 from jobstore.blobs import result_key
+from jobstore.celery_wiring import (
+    ANONYMIZE_TASK,
+    VIDEO_TASK,
+    make_celery,
+    video_time_limits,
+)
+from jobstore.settings import StoreSettings
 
 from ..blurcore.video.clips import ClipSpec, make_clip
 from ..conftest import Stack, private_redis, running_stack
@@ -268,6 +276,25 @@ def test_a_video_longer_than_the_limit_is_refused_from_its_header(videos, owner,
     assert sorted(videos.stack.blob_dir.glob("*/*")) == before
 
 
+def test_frames_over_8k_are_refused_from_the_header(videos, owner, tmp_path):
+    """One black frame of 7696x4336, H.264 in Matroska (99 KB): the limit is 7680x4320."""
+    path = tmp_path / "huge.mkv"
+    with av.open(str(path), "w") as output:
+        stream = output.add_stream("libx264", rate=1, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 7696, 4336, "yuv420p"
+        frame = av.VideoFrame(7696, 4336, "yuv420p")
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        frame.pts = 0
+        output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    before = sorted(videos.stack.blob_dir.glob("*/*"))
+    answer = _post(owner, "huge.mkv", path.read_bytes())
+    assert (answer.status_code, answer.json()["code"]) == (413, "video_too_large"), answer.text
+    assert "7696x4336" in answer.json()["message"]
+    assert sorted(videos.stack.blob_dir.glob("*/*")) == before
+
+
 def test_parameters_are_checked_as_for_images(owner, clip):
     weak = _post(owner, "lesson.mp4", clip, centerface_confidence="0.99")
     assert (weak.status_code, weak.json()["code"]) == (422, "below_policy")
@@ -290,6 +317,18 @@ def test_parameters_are_checked_as_for_images(owner, clip):
 )
 def test_the_container_kind_is_read_from_the_first_bytes(head, kind):
     assert container_kind(head) == kind
+
+
+def _queue_of(app: Celery, task: str) -> str:
+    return str(app.amqp.router.route({}, task)["queue"].name)
+
+
+def test_videos_have_their_own_queue_and_time_limits_that_grow_with_their_length():
+    app = make_celery(StoreSettings())
+    assert (_queue_of(app, VIDEO_TASK), _queue_of(app, ANONYMIZE_TASK)) == ("video", "celery")
+    short, hour = video_time_limits(2.0), video_time_limits(3600.0)
+    assert short[0] < short[1] < hour[0] < hour[1]
+    assert hour[0] > 10 * 3600  # ten times real time and more before a video is stopped
 
 
 def test_a_video_upload_reserves_a_chunk_of_the_gateways_memory():
