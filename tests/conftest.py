@@ -259,6 +259,17 @@ def wait_for_batch(client: httpx.Client, batch_id: str, timeout: float = 90) -> 
         time.sleep(0.1)
 
 
+def archive_gone(stack: Stack, batch_id: str, timeout: float = 30) -> bool:
+    """Whether the batch's stored ZIP is gone within ``timeout``: its last job's worker destroys
+    it (and audits that) just after marking that job finished."""
+    deadline = time.monotonic() + timeout
+    while list(stack.blob_dir.glob(f"*/{batch_id}:archive")):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def animated(image_format: str, frames: int) -> bytes:
     """An animated PNG or WebP of ``frames`` frames of flat grey, each a different shade."""
     stills = [Image.fromarray(np.full((32, 32, 3), 40 * n, np.uint8)) for n in range(frames)]

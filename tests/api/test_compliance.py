@@ -28,6 +28,7 @@ from fpg_audit.schema import audit_records
 from ..conftest import (
     RETENTION_SECONDS,
     Stack,
+    archive_gone,
     postgres_database,
     private_redis,
     running_stack,
@@ -191,6 +192,7 @@ def test_every_image_of_a_batch_has_a_record_whose_hashes_match_the_bytes(
     with compliance.as_(compliance.submitter) as client:
         batch_id = client.post("/v1/batches", files={"file": ("staff.zip", upload)}).json()["id"]
         assert wait_for_batch(client, batch_id)["done"] == 3
+        assert archive_gone(compliance.stack, batch_id)
         result = client.get(f"/v1/batches/{batch_id}/result")
     with zipfile.ZipFile(io.BytesIO(result.content)) as archive:
         outputs = {name: archive.read(name) for name in photos}
@@ -200,7 +202,7 @@ def test_every_image_of_a_batch_has_a_record_whose_hashes_match_the_bytes(
     images = {r["path"]: r for r in records if r["event"] == "image"}
     assert set(images) == {*photos, "staff/README.txt"}
     assert images["staff/README.txt"]["outcome"] == "skipped"
-    assert images["staff/README.txt"]["input_sha256"] == _sha256(b"not a photo")
+    assert images["staff/README.txt"]["input_sha256"] is None  # never inflated
     detectors = FaceFinder().detectors_for(Profile.DEFAULT)
     models = {detector.name: detector.model_sha256 for detector in detectors}
     for path, data in photos.items():
@@ -219,8 +221,11 @@ def test_every_image_of_a_batch_has_a_record_whose_hashes_match_the_bytes(
             assert image[field] == record[field], (image["path"], field)
         if image["status"] == "done":
             assert image["boxes"] == record["boxes"]
-    deleted = {r["job_id"] for r in records if r["event"] == "original_deleted"}
-    assert deleted == {images[path]["job_id"] for path in photos}
+    # The originals are the ZIP's entries: deleted with it, after the last image.
+    deleted = [r for r in records if r["event"] in ("original_deleted", "keys_destroyed")]
+    assert {r["job_id"] for r in deleted[:-1]} == {images[path]["job_id"] for path in photos}
+    assert [r["event"] for r in deleted] == ["original_deleted"] * 3 + ["keys_destroyed"]
+    assert deleted[-1]["reason"].startswith("1 data keys destroyed")
 
 
 def test_a_duplicate_upload_reuses_the_stored_result_and_is_audited(compliance, astronaut_jpeg):
@@ -308,6 +313,7 @@ def test_delete_leaves_no_image_bytes_and_an_audit_event(compliance, astronaut_j
         wait_for_job(client, job_id)
         batch_job = wait_for_batch(client, batch_id)
         assert batch_job["done"] == 1
+        assert archive_gone(compliance.stack, batch_id)
         batch_job_ids = [
             r["job_id"] for r in _records(compliance, batch_id=batch_id) if r["event"] == "image"
         ]
@@ -322,10 +328,11 @@ def test_delete_leaves_no_image_bytes_and_an_audit_event(compliance, astronaut_j
     assert (job_event["key_id"], job_event["client"]) == (compliance.submitter_id, "127.0.0.1")
     (batch_event,) = _records(compliance, batch_id=batch_id, event="batch_deleted")
     assert batch_event["key_id"] == compliance.submitter_id
-    # The results' data keys (the originals' went when they were processed) are destroyed.
+    # The results' data keys (the originals' went when they were processed: the batch's ZIP,
+    # with its own record, when its last image was) are destroyed.
     (job_keys,) = [r for r in _records(compliance, job_id=job_id) if r["event"] == "keys_destroyed"]
-    (batch_keys,) = _records(compliance, batch_id=batch_id, event="keys_destroyed")
-    for destroyed in (job_keys, batch_keys):
+    zip_keys, batch_keys = _records(compliance, batch_id=batch_id, event="keys_destroyed")
+    for destroyed in (job_keys, zip_keys, batch_keys):
         assert destroyed["reason"].startswith("1 data keys destroyed")
 
 

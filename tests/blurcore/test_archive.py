@@ -1,6 +1,7 @@
 """blurcore.archive: the inflation budget of a whole ZIP, the names its entries may have, and
 the bounds on reading one entry: never past its declared size, whatever its data inflates to."""
 
+import dataclasses
 import io
 import os
 import re
@@ -13,6 +14,7 @@ import pytest
 from blurcore.archive import (
     MAX_BATCH_INFLATION_RATIO,
     MIN_INFLATION_BUDGET,
+    EntryLocation,
     archive_entries,
     declared_inflation,
     entry_is_image_candidate,
@@ -108,39 +110,49 @@ def declaring(upload: bytes, uncompressed_size: int) -> bytes:
     return bytes(lying)
 
 
+def located(upload: bytes, name: str) -> EntryLocation:
+    with zipfile.ZipFile(io.BytesIO(upload)) as archive:
+        return EntryLocation.of(archive.getinfo(name))
+
+
 def test_an_entry_whose_headers_lie_is_read_no_further_than_it_declares():
     # 64 MiB of zeros deflate to 64 KiB; the directory says the entry holds 1,000 bytes.
     upload = declaring(zip_of({"a.jpg": bytes(64 * MIB)}, zipfile.ZIP_DEFLATED), 1000)
-    zipped = CountingFile(upload)
-    with zipfile.ZipFile(zipped) as archive:
+    with zipfile.ZipFile(io.BytesIO(upload)) as archive:
         assert declared_inflation(archive) == 1000
-        zipped.bytes_read = 0
-        with pytest.raises(ArchiveEntryError, match="unreadable entry: Bad CRC-32"):
-            read_entry(archive, 0, max_bytes=5 * MIB)
+    zipped = CountingFile(upload)
+    with pytest.raises(ArchiveEntryError, match=r"unreadable entry: Bad CRC-32 for file 'a\.jpg'"):
+        read_entry(zipped, "a.jpg", located(upload, "a.jpg"), max_bytes=5 * MIB)
     # A read inflates what it asks for: asking for the declared size, not the limit, is what
     # keeps this to a chunk of the 64 KiB of compressed data.
     assert zipped.bytes_read < 16 * 1024
 
 
-def test_read_entry_gives_the_entry_at_its_place_in_the_central_directory(astronaut_jpeg):
-    upload = zip_of({"folder/": b"", "a.txt": b"text", "b.jpg": astronaut_jpeg})
-    with zipfile.ZipFile(io.BytesIO(upload)) as archive:
-        assert read_entry(archive, 2, max_bytes=len(astronaut_jpeg)) == astronaut_jpeg
-        with pytest.raises(ArchiveEntryError, match="entry too large"):
-            read_entry(archive, 2, max_bytes=len(astronaut_jpeg) - 1)
-        for missing in (0, 3, -1):
-            with pytest.raises(ArchiveEntryError, match=f"no file at position {missing}"):
-                read_entry(archive, missing, max_bytes=MIB)
+def test_read_entry_reads_the_entry_at_its_location_alone(astronaut_jpeg):
+    upload = zip_of(
+        {"folder/": b"", "a.txt": b"text", "b.jpg": astronaut_jpeg}, zipfile.ZIP_DEFLATED
+    )
+    location = located(upload, "b.jpg")
+    zipped = CountingFile(upload)
+    assert read_entry(zipped, "b.jpg", location, max_bytes=len(astronaut_jpeg)) == astronaut_jpeg
+    assert zipped.bytes_read < location.compress_size + 1024  # no central directory read
+    with pytest.raises(ArchiveEntryError, match="entry too large"):
+        read_entry(io.BytesIO(upload), "b.jpg", location, max_bytes=len(astronaut_jpeg) - 1)
+
+
+def test_read_entry_at_a_location_holding_no_entry_fails_with_the_reason(astronaut_jpeg):
+    upload = zip_of({"a.jpg": astronaut_jpeg})
+    location = dataclasses.replace(located(upload, "a.jpg"), header_offset=100)
+    with pytest.raises(ArchiveEntryError, match="no local header where the central directory"):
+        read_entry(io.BytesIO(upload), "a.jpg", location, max_bytes=MIB)
 
 
 def test_an_entry_with_damaged_data_fails_with_the_reason(astronaut_jpeg):
     upload = bytearray(zip_of({"a.jpg": astronaut_jpeg}))
+    location = located(bytes(upload), "a.jpg")
     upload[len(upload) // 2] ^= 0xFF  # inside the stored entry's data
-    with (
-        zipfile.ZipFile(io.BytesIO(bytes(upload))) as archive,
-        pytest.raises(ArchiveEntryError, match="Bad CRC-32"),
-    ):
-        read_entry(archive, 0, max_bytes=MIB)
+    with pytest.raises(ArchiveEntryError, match="Bad CRC-32"):
+        read_entry(io.BytesIO(bytes(upload)), "a.jpg", location, max_bytes=MIB)
 
 
 def test_entries_compressed_other_than_stored_or_deflated_are_never_read():
@@ -149,20 +161,17 @@ def test_entries_compressed_other_than_stored_or_deflated_are_never_read():
     upload = zip_of({"a.jpg": bytes(1000), "b.png": bytes(1000)}, zipfile.ZIP_BZIP2)
     reason = f"compression method {zipfile.ZIP_BZIP2} (only stored or deflated)"
     assert verdicts(upload) == [("a.jpg", "failed", reason), ("b.png", "failed", reason)]
-    with (
-        zipfile.ZipFile(io.BytesIO(upload)) as archive,
-        pytest.raises(ArchiveEntryError, match=re.escape(reason)),
-    ):
-        read_entry(archive, 0, max_bytes=MIB)
+    with pytest.raises(ArchiveEntryError, match=re.escape(reason)):
+        read_entry(io.BytesIO(upload), "a.jpg", located(upload, "a.jpg"), max_bytes=MIB)
 
 
-def test_judged_entries_inflate_nothing_and_keep_their_central_directory_place():
+def test_judged_entries_inflate_nothing():
     upload = zip_of({"folder/": b"", "a.jpg": os.urandom(MIB), "../b.jpg": b"x"})
     zipped = CountingFile(upload)
     with zipfile.ZipFile(zipped) as archive:
         read_for_directory = zipped.bytes_read
-        judged = [(e.index, e.name, e.status) for e in judged_entries(archive)]
-    assert judged == [(1, "a.jpg", None), (2, "../b.jpg", "skipped")]
+        judged = [(e.name, e.status) for e in judged_entries(archive)]
+    assert judged == [("a.jpg", None), ("../b.jpg", "skipped")]
     assert zipped.bytes_read == read_for_directory
 
 

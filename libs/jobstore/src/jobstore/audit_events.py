@@ -35,14 +35,14 @@ def image_processed(job: JobRecord) -> AuditEvent:
 
 
 def image_refused(batch: BatchRecord, entry: BatchEntry) -> AuditEvent:
-    """A file of a ZIP that was never processed (not an image, unsafe path, too large)."""
+    """A file of a ZIP that was never processed (not an image, unsafe path, too large): never
+    inflated either, so its hash is not known."""
     return AuditEvent(
         event="image",
         batch_id=batch.id,
         path=entry.path,
         outcome="failed" if entry.status == "failed" else "skipped",
         reason=entry.error,
-        input_sha256=entry.input_sha256,
         params=batch.params.model_dump(mode="json"),
         key_id=batch.key_id,
         client=batch.client,
@@ -108,12 +108,17 @@ def result_expired(image: AuditRecord) -> AuditEvent:
 
 
 def job_deleted(job: Upload, key_id: str | None, client: str | None) -> AuditEvent:
-    """Every stored byte of the job purged on request of ``key_id`` from ``client``."""
+    """Every stored byte of the job purged on request of ``key_id`` from ``client``; but for a
+    job of a batch, its original, an entry of the batch's ZIP that goes with the ZIP."""
+    in_batch_zip = isinstance(job, JobRecord) and job.archive_entry is not None
     return AuditEvent(
         event="job_deleted",
         job_id=job.id,
         batch_id=job.batch_id,
-        reason="deleted on request: original, result and record purged",
+        reason="deleted on request: result and record purged; the original goes with the "
+        "batch's ZIP"
+        if in_batch_zip
+        else "deleted on request: original, result and record purged",
         key_id=key_id,
         client=client,
     )

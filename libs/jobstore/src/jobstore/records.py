@@ -12,6 +12,7 @@ import redis
 from pydantic import BaseModel, Field
 
 from blurcore import AnonymizeParams
+from blurcore.archive import EntryLocation
 
 
 class JobStatus(StrEnum):
@@ -22,6 +23,13 @@ class JobStatus(StrEnum):
 
 
 FINISHED = frozenset({JobStatus.DONE, JobStatus.FAILED})
+
+
+class ArchiveEntryRef(BaseModel):
+    """Where a job of a batch finds its image: an entry of the batch's ZIP, stored as uploaded."""
+
+    location: EntryLocation  # as the central directory declared it when the gateway judged it
+    max_bytes: int  # the per-image limit it was judged by: the most a worker inflates of it
 
 
 class JobRecord(BaseModel):
@@ -46,6 +54,7 @@ class JobRecord(BaseModel):
     reused_from: str | None = None  # a duplicate upload answered with this job's stored result
     result_expires_at: float | None = None  # when the stored result's time-to-live ends
     detectors: dict[str, str] | None = None  # detector name -> SHA-256 of its model file
+    archive_entry: ArchiveEntryRef | None = None  # a job of a batch; else its own input blob
 
 
 class BatchEntry(BaseModel):
@@ -55,7 +64,6 @@ class BatchEntry(BaseModel):
     job_id: str | None = None
     status: Literal["skipped", "failed"] | None = None
     error: str | None = None
-    input_sha256: str | None = None  # of a file that was not processed, when it could be read
 
 
 class BatchRecord(BaseModel):
@@ -82,6 +90,17 @@ redis.call('EXPIRE', KEYS[2], ARGV[2])
 return 1
 """
 
+# KEYS: the batch's archive hold; ARGV: the job id, ARCHIVE_HELD. See RecordStore.count_off.
+_COUNT_OFF = """
+redis.call('SREM', KEYS[1], ARGV[1])
+if redis.call('SCARD', KEYS[1]) == 1 and redis.call('SISMEMBER', KEYS[1], ARGV[2]) == 1 then
+    return 1
+end
+return 0
+"""
+# The member of a batch's archive hold that stands for the archive itself (job ids are hex).
+ARCHIVE_HELD = "archive"
+
 # KEYS: the job record, its attempt counter. Counts one more start of the job and returns the
 # count, the counter expiring with the record; 0, with nothing written, when the record is gone.
 COUNT_ATTEMPT_SCRIPT = """
@@ -99,6 +118,7 @@ class RecordStore:
         self._prefix = prefix
         self.retention_seconds = retention_seconds
         self._finish_script = client.register_script(_FINISH_JOB)
+        self._count_off_script = client.register_script(_COUNT_OFF)
         self._count_attempt_script = client.register_script(COUNT_ATTEMPT_SCRIPT)
 
     def job_key(self, job_id: str) -> str:
@@ -109,6 +129,13 @@ class RecordStore:
 
     def create_job(self, job: JobRecord) -> None:
         self._client.set(self.job_key(job.id), job.model_dump_json(), ex=self.retention_seconds)
+
+    def create_jobs(self, jobs: list[JobRecord]) -> None:
+        """Many at once, in one round trip (a batch's)."""
+        with self._client.pipeline(transaction=False) as pipe:
+            for job in jobs:
+                pipe.set(self.job_key(job.id), job.model_dump_json(), ex=self.retention_seconds)
+            pipe.execute()
 
     def get_job(self, job_id: str) -> JobRecord | None:
         raw = self._client.get(self.job_key(job_id))
@@ -194,4 +221,29 @@ class RecordStore:
         return BatchRecord.model_validate_json(raw) if raw else None
 
     def delete_batch(self, batch_id: str) -> None:
-        self._client.delete(self.batch_key(batch_id))
+        """The record and the hold on its archive (``release_archive``)."""
+        self._client.delete(self.batch_key(batch_id), self._hold_key(batch_id))
+
+    def _hold_key(self, batch_id: str) -> str:
+        return f"{self._prefix}:archive-hold:{batch_id}"
+
+    def hold_archive(self, batch_id: str, job_ids: list[str]) -> None:
+        """The batch's stored ZIP is needed until each of ``job_ids`` is counted off: a set of
+        those ids and ``ARCHIVE_HELD``, which stays until the archive is destroyed."""
+        with self._client.pipeline() as pipe:
+            pipe.sadd(self._hold_key(batch_id), ARCHIVE_HELD, *job_ids)
+            pipe.expire(self._hold_key(batch_id), self.retention_seconds)
+            pipe.execute()
+
+    def count_off(self, batch_id: str, job_id: str) -> bool:
+        """The job no longer needs its batch's archive (it finished, or was deleted); True when
+        no job does and the archive is still held: it is due for destruction, then
+        ``release_archive``. Counting a job off twice counts it once (a set removal), and until
+        the release every later call answers True again, so a worker that died before the
+        destruction leaves it to the next one."""
+        due = self._count_off_script(keys=[self._hold_key(batch_id)], args=[job_id, ARCHIVE_HELD])
+        return bool(due)
+
+    def release_archive(self, batch_id: str) -> None:
+        """The archive was destroyed: no later count answers True."""
+        self._client.delete(self._hold_key(batch_id))

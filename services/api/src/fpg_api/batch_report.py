@@ -43,9 +43,7 @@ def report_images(batch: BatchRecord, jobs: BatchJobs) -> list[BatchReportImage]
 def _report_image(entry: BatchEntry, jobs: BatchJobs) -> BatchReportImage:
     if entry.job_id is None:
         assert entry.status is not None  # a file that is no job was skipped or failed
-        return BatchReportImage(
-            path=entry.path, status=entry.status, error=entry.error, input_sha256=entry.input_sha256
-        )
+        return BatchReportImage(path=entry.path, status=entry.status, error=entry.error)
     job = jobs.get(entry.job_id)
     if job is None:
         return BatchReportImage(path=entry.path, status="expired", error="job record expired")

@@ -11,8 +11,8 @@ from fpg_api.batch_report import BatchJobs
 from fpg_api.byte_ranges import limited, requested_range
 from fpg_api.deps import Caller, Services
 from fpg_api.errors import ApiError
-from jobstore import audit_events
-from jobstore.blobs import input_key, result_key
+from jobstore import audit_events, batch_archives
+from jobstore.blobs import archive_key, input_key, result_key
 from jobstore.records import FINISHED, BatchRecord, JobRecord, JobStatus
 
 WAIT_SLICE_SECONDS = 1.0
@@ -102,15 +102,21 @@ def stored_result_response(
 
 
 def purge_job(services: Services, job: JobRecord, caller: Caller) -> None:
-    destroyed = _delete_stored(services, job.id)
+    """A job of a batch also gives up its batch's archive, which the last job to go destroys."""
+    destroyed = _delete_stored(services, [job.id])
     services.audit.append(
         audit_events.job_deleted(job, caller.key_id, caller.address),
         audit_events.keys_destroyed(job.id, job.batch_id, destroyed),
     )
+    if job.batch_id is not None and job.archive_entry is not None:
+        batch_archives.count_off(
+            services.records, services.blobs, services.audit, job.batch_id, job.id
+        )
 
 
 def purge_batch(services: Services, batch: BatchRecord, caller: Caller) -> None:
-    destroyed = _delete_stored(services, *batch.job_ids)
+    """The batch's jobs and its stored ZIP, whichever of them are still pending."""
+    destroyed = _delete_stored(services, batch.job_ids, archive_key(batch.id))
     services.records.delete_batch(batch.id)
     services.audit.append(
         audit_events.batch_deleted(batch, caller.key_id, caller.address),
@@ -118,12 +124,14 @@ def purge_batch(services: Services, batch: BatchRecord, caller: Caller) -> None:
     )
 
 
-def _delete_stored(services: Services, *job_ids: str) -> int:
-    """Every key of these jobs, the data keys of their stored objects first: from then on no
-    copy of them can be read. How many data keys were destroyed. A result reused by a duplicate
-    upload was copied, so this never removes another job's result."""
+def _delete_stored(services: Services, job_ids: list[str], *other_objects: str) -> int:
+    """Every key of these jobs (and ``other_objects``), the data keys of their stored objects
+    first: from then on no copy of them can be read. How many data keys were destroyed. A
+    result reused by a duplicate upload was copied, so this never removes another job's
+    result."""
     services.records.delete_jobs(*job_ids)
     objects = [key for job_id in job_ids for key in (input_key(job_id), result_key(job_id))]
+    objects += other_objects
     destroyed = services.blobs.destroy_keys(*objects)
     services.blobs.delete(*objects)
     return destroyed

@@ -1,7 +1,8 @@
 """Store an upload and queue it: the payload goes to the blob store, only its id to the broker.
 A ZIP becomes a batch: one job per image in it, and a recorded reason for every other file. The
-ZIP itself is read from the blob store, where it was streamed as it arrived (``streamed_form``),
-one entry at a time.
+ZIP stays in the blob store as it was streamed there (``streamed_form``): the gateway judges it
+from its central directory and a few bytes of each entry, and each job's worker reads its own
+entry out of it (``jobstore.batch_archives``).
 
 A duplicate upload (same bytes, same parameters, same API key) while the first one's result is
 still kept is answered with a copy of that result instead of being computed again. The copy
@@ -14,20 +15,20 @@ import logging
 import time
 import uuid
 import zipfile
-from collections.abc import Iterator
 from typing import IO
 
 from blurcore import AnonymizeParams, cache_key
 from blurcore.archive import (
     MAX_BATCH_INFLATION_RATIO,
     MIN_INFLATION_BUDGET,
-    ArchiveEntry,
-    archive_entries,
+    EntryLocation,
+    JudgedEntry,
+    declared_inflation,
+    entry_is_image_candidate,
     inflation_budget,
-    is_image_candidate,
+    judged_entries,
 )
-from blurcore.errors import ArchiveTooLargeError
-from blurcore.hashing import sha256_hex
+from blurcore.errors import ArchiveEntryError
 from fpg_api.batch_report import REPORT_NAME
 from fpg_api.deps import Caller, Services
 from fpg_api.errors import ApiError
@@ -35,7 +36,7 @@ from fpg_api.settings import GatewaySettings
 from jobstore import audit_events
 from jobstore.blobs import input_key, result_key
 from jobstore.celery_wiring import ANONYMIZE_TASK
-from jobstore.records import BatchEntry, BatchRecord, JobRecord, JobStatus
+from jobstore.records import ArchiveEntryRef, BatchEntry, BatchRecord, JobRecord, JobStatus
 
 log = logging.getLogger("fpg.gateway")
 
@@ -49,7 +50,6 @@ def submit_job(
     data: bytes,
     filename: str,
     params: AnonymizeParams,
-    batch_id: str | None = None,
     caller: Caller | None = None,
 ) -> JobRecord:
     """Blob first, record second, task last: a worker never sees a job whose bytes are missing."""
@@ -57,7 +57,6 @@ def submit_job(
         id=new_id(),
         params=params,
         filename=filename,
-        batch_id=batch_id,
         key_id=caller.key_id if caller else None,
         client=caller.address if caller else None,
     )
@@ -68,9 +67,13 @@ def submit_job(
     retention = services.settings.retention_seconds
     services.blobs.put(input_key(job.id), data, retention)
     services.records.create_job(job)
-    services.celery.send_task(ANONYMIZE_TASK, args=[job.id])
-    log.info("job queued", extra={"job_id": job.id, "batch_id": batch_id, "client": job.client})
+    _queue(services, job)
     return job
+
+
+def _queue(services: Services, job: JobRecord) -> None:
+    services.celery.send_task(ANONYMIZE_TASK, args=[job.id])
+    log.info("job queued", extra={"job_id": job.id, "batch_id": job.batch_id, "client": job.client})
 
 
 def _reuse_stored_result(services: Services, job: JobRecord, data: bytes) -> JobRecord | None:
@@ -112,9 +115,16 @@ def submit_batch(
     params: AnonymizeParams,
     caller: Caller,
 ) -> BatchRecord:
-    """Every file of the ZIP (``archive``, a seekable file of ``archive_bytes``) accounted for:
-    an image is submitted as a job of the batch; any other file is kept with the reason it was
-    not processed, and audited."""
+    """Every file of the ZIP (``archive``, the stored upload, a seekable file of
+    ``archive_bytes``) accounted for: an image becomes a job of the batch that refers to its
+    entry; any other file is kept with the reason it is not processed, and audited. No entry is
+    inflated but for the few bytes that tell whether it is an image.
+
+    A batch's images are not answered with a stored result of the same bytes, as single
+    uploads are (``_reuse_stored_result``): that needs each entry's bytes, which the gateway no
+    longer inflates, and a batch is answered later anyway, so only detection time could be saved,
+    by a worker that would still read and inflate the entry. Workers do index their results, so
+    a later single upload of the same photo reuses a batch's result."""
     batch = BatchRecord(
         id=batch_id,
         params=params,
@@ -124,18 +134,24 @@ def submit_batch(
         client=caller.address,
     )
     settings = services.settings
-    budget = inflation_budget(archive_bytes, settings.max_batch_uncompressed_bytes)
-    with _opened_zip(archive) as entries:
-        _refuse_beyond_limits(entries, settings)
-        _refuse_inflating_beyond(entries, archive_bytes, settings, budget)
-        batch.entries = [
-            _batch_entry(services, batch, entry, caller)
-            for entry in _checked_entries(entries, settings, budget)
+    with _opened_zip(archive) as zipped:
+        _refuse_beyond_limits(zipped, archive_bytes, settings)
+        judged = judged_entries(zipped, settings.max_image_bytes, frozenset({REPORT_NAME}))
+        classified = [
+            _batch_entry(zipped, entry, batch, settings.max_image_bytes) for entry in judged
         ]
+    batch.entries = [entry for entry, _job in classified]
+    jobs = [job for _entry, job in classified if job is not None]
     refusals = [audit_events.image_refused(batch, e) for e in batch.entries if e.job_id is None]
     if refusals:
         services.audit.append(*refusals)
+    # Every record before the first task: a worker finishing the batch's last job reads them all.
+    services.records.create_jobs(jobs)
+    if jobs:
+        services.records.hold_archive(batch.id, [job.id for job in jobs])
     services.records.create_batch(batch)
+    for job in jobs:
+        _queue(services, job)
     return batch
 
 
@@ -146,35 +162,12 @@ def _opened_zip(archive: IO[bytes]) -> zipfile.ZipFile:
         raise ApiError(400, "invalid_zip", f"not a valid ZIP file: {error}") from error
 
 
-def _checked_entries(
-    archive: zipfile.ZipFile, limits: GatewaySettings, budget: int
-) -> Iterator[ArchiveEntry]:
-    return archive_entries(archive, limits.max_image_bytes, budget, frozenset({REPORT_NAME}))
-
-
-def _refuse_inflating_beyond(
-    archive: zipfile.ZipFile, archive_bytes: int, limits: GatewaySettings, budget: int
+def _refuse_beyond_limits(
+    archive: zipfile.ZipFile, archive_bytes: int, limits: GatewaySettings
 ) -> None:
-    """Inflate every entry once, counting and keeping nothing, before any is stored: the bytes
-    counted are the ones inflated, whatever the headers declare, and a batch refused half-way
-    would leave half a batch queued. Only one entry is held at a time (the ZIP is read from the
-    blob store), so the gateway's memory stays at one image, and its work at most the budget,
-    ten times the upload."""
-    try:
-        for _entry in _checked_entries(archive, limits, budget):
-            pass
-    except ArchiveTooLargeError as error:
-        raise ApiError(
-            413,
-            "zip_too_large",
-            f"{error}; the limit for a ZIP of {archive_bytes:,} bytes is {budget:,} "
-            f"({MAX_BATCH_INFLATION_RATIO} times its size, at least {MIN_INFLATION_BUDGET:,}, "
-            f"at most {limits.max_batch_uncompressed_bytes:,})",
-        ) from error
-
-
-def _refuse_beyond_limits(archive: zipfile.ZipFile, limits: GatewaySettings) -> None:
-    """Judged from the central directory alone, before anything is inflated."""
+    """Judged from the central directory alone, before anything is inflated. The sizes it
+    declares bound what the workers inflate: no entry is read past its declared size
+    (``blurcore.archive.read_entry``)."""
     files = [info for info in archive.infolist() if not info.is_dir()]
     if len(files) > limits.max_batch_entries:
         raise ApiError(
@@ -182,28 +175,39 @@ def _refuse_beyond_limits(archive: zipfile.ZipFile, limits: GatewaySettings) -> 
             "too_many_entries",
             f"the ZIP holds {len(files)} files; the limit is {limits.max_batch_entries}",
         )
-    inflated = sum(info.file_size for info in files)
-    if inflated > limits.max_batch_uncompressed_bytes:
+    budget = inflation_budget(archive_bytes, limits.max_batch_uncompressed_bytes)
+    declared = declared_inflation(archive)
+    if declared > budget:
         raise ApiError(
             413,
             "zip_too_large",
-            f"the ZIP inflates to {inflated:,} bytes; the limit is "
-            f"{limits.max_batch_uncompressed_bytes:,}",
+            f"the ZIP's entries declare {declared:,} bytes together; the limit for a ZIP of "
+            f"{archive_bytes:,} bytes is {budget:,} ({MAX_BATCH_INFLATION_RATIO} times its size, "
+            f"at least {MIN_INFLATION_BUDGET:,}, at most {limits.max_batch_uncompressed_bytes:,})",
         )
 
 
 def _batch_entry(
-    services: Services, batch: BatchRecord, entry: ArchiveEntry, caller: Caller
-) -> BatchEntry:
+    archive: zipfile.ZipFile, entry: JudgedEntry, batch: BatchRecord, max_image_bytes: int
+) -> tuple[BatchEntry, JobRecord | None]:
     """One file of the ZIP: a job when it is an image, else the reason it is not."""
-    if entry.data is None:
-        return BatchEntry(path=entry.name, status=entry.status, error=entry.error)
-    if not is_image_candidate(entry.name, entry.data):
-        return BatchEntry(
-            path=entry.name,
-            status="skipped",
-            error="not an image",
-            input_sha256=sha256_hex(entry.data),
-        )
-    job = submit_job(services, entry.data, entry.name, batch.params, batch.id, caller)
-    return BatchEntry(path=entry.name, job_id=job.id)
+    if entry.status is not None:
+        return BatchEntry(path=entry.name, status=entry.status, error=entry.error), None
+    try:
+        image = entry_is_image_candidate(archive, entry)
+    except ArchiveEntryError as error:
+        return BatchEntry(path=entry.name, status="failed", error=str(error)), None
+    if not image:
+        return BatchEntry(path=entry.name, status="skipped", error="not an image"), None
+    job = JobRecord(
+        id=new_id(),
+        params=batch.params,
+        filename=entry.name,
+        batch_id=batch.id,
+        key_id=batch.key_id,
+        client=batch.client,
+        archive_entry=ArchiveEntryRef(
+            location=EntryLocation.of(entry.info), max_bytes=max_image_bytes
+        ),
+    )
+    return BatchEntry(path=entry.name, job_id=job.id), job

@@ -33,9 +33,11 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"], responses=error_respo
 async def create_batch(
     services: ServicesDep, caller: SubmitterDep, request: Request, response: Response
 ) -> BatchAccepted:
-    """The ZIP goes to the blob store as it arrives, is split there into its jobs, and goes."""
+    """The ZIP goes to the blob store as it arrives and stays there, where the batch's jobs read
+    their entries; it goes at once when no job will (refused, or without images)."""
     settings = services.settings
     batch_id = new_id()
+    archive_needed = False
     try:
         form = await run_in_threadpool(
             store_form,
@@ -52,8 +54,10 @@ async def create_batch(
             settings.max_detection_side,
         )
         batch = await run_in_threadpool(_split, services, batch_id, form, params, caller)
+        archive_needed = bool(batch.job_ids)
     finally:
-        await run_in_threadpool(services.blobs.delete, archive_key(batch_id))
+        if not archive_needed:
+            await run_in_threadpool(services.blobs.delete, archive_key(batch_id))
     status_url = str(request.url_for("get_batch", batch_id=batch.id))
     response.headers["Location"] = status_url
     return BatchAccepted(

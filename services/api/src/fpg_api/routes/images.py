@@ -64,7 +64,7 @@ async def create_image_job(
             raise ApiError(415, "unsupported_media_type", str(error)) from error
         raise ApiError(422, "unreadable_image", str(error)) from error
     job = await run_in_threadpool(
-        submit_job, services, data, upload.file.filename or "image", params, None, caller
+        submit_job, services, data, upload.file.filename or "image", params, caller
     )
     if wait > 0:
         job = await wait_until_finished(services, job, wait)
