@@ -2,6 +2,7 @@
 without Celery in between: a second delivery of a running video, a video that killed its
 workers, and progress that never goes down or outlives its record."""
 
+import signal
 import time
 from pathlib import Path
 
@@ -33,9 +34,12 @@ def runner(redis_url, anonymizer, tmp_path) -> VideoRunner:
     )
 
 
-def _queued(runner: VideoRunner, tmp_path: Path) -> VideoRecord:
+SHORT_CLIP = ClipSpec(frames=8, size=(160, 90))
+
+
+def _queued(runner: VideoRunner, tmp_path: Path, spec: ClipSpec = SHORT_CLIP) -> VideoRecord:
     clip = tmp_path / "clip.mp4"
-    make_clip(clip, ClipSpec(frames=8, size=(160, 90)))
+    make_clip(clip, spec)
     video = VideoRecord(
         id=f"{time.monotonic_ns():032x}",
         params=AnonymizeParams(profile="fast"),
@@ -43,8 +47,8 @@ def _queued(runner: VideoRunner, tmp_path: Path) -> VideoRecord:
         suffix=".mp4",
         content_type="video/mp4",
         input_bytes=clip.stat().st_size,
-        declared_seconds=0.32,
-        declared_frames=8,
+        declared_seconds=spec.frames / spec.rate,
+        declared_frames=spec.frames,
     )
     runner.blobs.put(input_key(video.id), clip.read_bytes(), 300)
     runner.videos.create(video, 300)
@@ -98,6 +102,32 @@ def test_a_video_that_killed_its_workers_fails_without_running_again(runner, tmp
     assert failed.status is JobStatus.FAILED
     assert "died 2 times" in (failed.error or "")
     assert not runner.blobs.exists(input_key(video.id))
+
+
+def test_a_video_past_its_time_limit_fails_and_keeps_nothing(runner, tmp_path):
+    """Celery raises SoftTimeLimitExceeded from a signal handler, wherever the work is."""
+    video = _queued(runner, tmp_path, ClipSpec(frames=120, size=(480, 270)))
+
+    def soft_time_limit(_signal: int, _frame: object) -> None:
+        raise SoftTimeLimitExceeded()
+
+    previous = signal.signal(signal.SIGALRM, soft_time_limit)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:
+        failed = runner.run(video.id)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+    assert failed is not None
+    assert (failed.status, failed.error) == (
+        JobStatus.FAILED,
+        "processing took longer than the time limit",
+    )
+    assert runner.videos.get(video.id) == failed
+    assert not runner.blobs.exists(input_key(video.id))
+    assert not runner.blobs.exists(result_key(video.id))
+    assert list(tmp_path.glob("fpg-video-*")) == []
 
 
 def test_progress_never_goes_down_and_stops_with_its_record(runner, tmp_path):

@@ -110,6 +110,7 @@ class VideoRunner:
                 result = VideoAnonymizer(self.anonymizer, options).process(
                     original, output, video.params, progress
                 )
+                return self._store(video, result, output, progress)
             except BlurcoreError as error:
                 return self._fail(video, str(error), file_sha256_hex(original))
             except self.time_limit_errors:
@@ -117,9 +118,9 @@ class VideoRunner:
             except VideoDeletedError:
                 raise
             except Exception:
-                self._fail(video, "internal error while processing the video")
+                if video.status is not JobStatus.FAILED:  # failed already when not audited
+                    self._fail(video, "internal error while processing the video")
                 raise
-            return self._store(video, result, output, progress)
 
     def _store(
         self,
@@ -166,8 +167,9 @@ class VideoRunner:
         self, video: VideoRecord, reason: str, input_sha256: str | None = None
     ) -> VideoRecord:
         video.status, video.finished_at, video.error = JobStatus.FAILED, time.time(), reason
-        video.input_sha256 = input_sha256
-        self.blobs.delete(input_key(video.id))
+        video.input_sha256, video.output_sha256, video.result_expires_at = input_sha256, None, None
+        # Nothing of it is kept: the original, and whatever was stored before the failure.
+        self.blobs.delete(input_key(video.id), result_key(video.id), report_key(video.id))
         try:
             self._audit(audit_events.video_processed(video), audit_events.original_deleted(video))
         finally:
