@@ -53,10 +53,12 @@ def worker_memory_needed(concurrency: int, max_pixels: int) -> int:
 
 
 # A video worker process (docs/deployment.md, "Sizing"): the peak RSS of `blurcore blur` on one
-# thread was 441 MiB on a 960x540 clip and 1,083 MiB on a 1920x1080 one; a line through both,
-# and a tenth above it. The limits must take 1080p at least.
+# thread was 441 MiB on a 960x540 clip and 1,083 MiB on a 1920x1080 one (a line through both:
+# 230 MiB + 415 MiB per megapixel), with FFmpeg decoding on this machine's 2 threads; on a large
+# node it takes 16, 47 MiB more per megapixel (97 MiB more on 1080p, measured). A tenth above
+# that; the limits must take 1080p at least.
 VIDEO_PROCESS_BYTES = 230 * 2**20
-VIDEO_PROCESS_BYTES_PER_MEGAPIXEL = 415 * 2**20
+VIDEO_PROCESS_BYTES_PER_MEGAPIXEL = (415 + 47) * 2**20
 VIDEO_SIZED_FOR_PIXELS = 1920 * 1080
 # Scratch: 26.1 MB of output per minute of 960x540 measured; taken by pixels to 4K (x16), and
 # room for two segments (the one being stored while the next is encoded).
