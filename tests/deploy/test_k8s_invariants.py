@@ -347,14 +347,14 @@ def blob_store_endpoint(docs: list[Doc]) -> tuple[Peer, int] | None:
     return outside(str(address)), int(rule["ports"][0]["port"])
 
 
-def blob_store_paths(docs: list[Doc], services: list[Peer], others: list[Peer]) -> list[tuple]:
+Connection = tuple[Peer, Peer, int, str, bool]  # source, destination, port, protocol, allowed
+
+
+def blob_store_paths(docs: list[Doc], services: list[Peer], others: list[Peer]) -> list[Connection]:
     """With the blob store in a bucket: the gateway and workers reach it, nothing else does."""
-    url = urlparse(fpg_env(docs, "fpg-gateway").get("FPG_BLOB_URL") or "")
     endpoint = blob_store_endpoint(docs)
-    if url.scheme != "s3":
-        return []
     if endpoint is None:
-        return [(services[0], INTERNET, 443, "TCP", True)]  # reported as blocked: no way there
+        return []
     store, port = endpoint
     return [(peer, store, port, "TCP", True) for peer in services] + [
         (peer, store, port, "TCP", False) for peer in others
@@ -403,6 +403,11 @@ def network_violations(docs: list[Doc]) -> list[str]:
         *blob_store_paths(docs, [gateway, worker, video], [redis, postgres]),
     ]
     problems = []
+    url = urlparse(fpg_env(docs, "fpg-gateway").get("FPG_BLOB_URL") or "")
+    if url.scheme == "s3" and blob_store_endpoint(docs) is None:
+        problems.append(
+            "the blob store is a bucket, and no NetworkPolicy fpg-blob-store leads there"
+        )
     for source, destination, port, protocol, allowed in expected:
         if connection_allowed(docs, source, destination, port, protocol) != allowed:
             verb = "is blocked" if allowed else "is open"
