@@ -8,24 +8,11 @@ import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
 from blurcore import AnonymizeParams, Profile
-from fpg_audit import AuditStore
 from fpg_worker.processing import JobRunner
-from jobstore.blobs import input_key, open_blob_store, result_key
-from jobstore.metrics import MetricsStore
+from jobstore.blobs import input_key, result_key
 from jobstore.records import JobRecord, JobStatus, RecordStore
 
-
-@pytest.fixture
-def runner(redis_url, anonymizer, tmp_path) -> JobRunner:
-    client = redis.Redis.from_url(redis_url)
-    client.flushdb()
-    return JobRunner(
-        records=RecordStore(client, "test", 300),
-        blobs=open_blob_store(f"file:{tmp_path}/blobs", client, "test"),
-        metrics=MetricsStore(client, "test"),
-        anonymizer=anonymizer,
-        time_limit_errors=(SoftTimeLimitExceeded,),
-    )
+from .conftest import Killed
 
 
 def _queued(runner: JobRunner, data: bytes, **params: object) -> str:
@@ -142,10 +129,6 @@ def test_a_job_whose_worker_died_on_every_start_is_failed_without_processing(
     assert deleted.event == "original_deleted"
 
 
-class _Killed(BaseException):
-    """What a SIGKILL looks like from inside: the run stops there, no handler runs."""
-
-
 def test_a_worker_killed_just_before_marking_done_is_redone_on_redelivery(
     runner, astronaut_jpeg, monkeypatch
 ):
@@ -155,10 +138,10 @@ def test_a_worker_killed_just_before_marking_done_is_redone_on_redelivery(
     finish_job = runner.records.finish_job
 
     def killed(*_args: object) -> bool:
-        raise _Killed
+        raise Killed
 
     monkeypatch.setattr(runner.records, "finish_job", killed)
-    with pytest.raises(_Killed):
+    with pytest.raises(Killed):
         runner.run(job_id)
     monkeypatch.setattr(runner.records, "finish_job", finish_job)
     job = runner.run(job_id)
@@ -175,11 +158,11 @@ def test_a_redelivered_finished_job_leaves_no_original(runner, astronaut_jpeg, m
 
     def killed_before_deleting_the_original(*keys: str) -> None:
         if input_key(job_id) in keys:
-            raise _Killed
+            raise Killed
         delete(*keys)
 
     monkeypatch.setattr(runner.blobs, "delete", killed_before_deleting_the_original)
-    with pytest.raises(_Killed):
+    with pytest.raises(Killed):
         runner.run(job_id)
     monkeypatch.setattr(runner.blobs, "delete", delete)
     job = runner.run(job_id)
@@ -196,12 +179,6 @@ def test_records_expire_with_their_retention(redis_url):
     time.sleep(1.2)
     assert records.get_job(job.id) is None
     assert records.update_job(job) is False  # a late worker cannot bring it back
-
-
-@pytest.fixture
-def audited(runner, tmp_path) -> JobRunner:
-    runner.audit = AuditStore.connect(f"sqlite:///{tmp_path}/audit.db")
-    return runner
 
 
 def test_run_writes_the_image_record_and_the_original_deletion(audited, astronaut_jpeg):
