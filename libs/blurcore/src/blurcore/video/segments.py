@@ -184,7 +184,7 @@ def plan_segments(
     keyframes = sorted(found.keyframes)
     starts = [display[0]]
     for keyframe in keyframes:
-        if (keyframe - starts[-1]) * video.time_base >= seconds:
+        if float((keyframe - starts[-1]) * video.time_base) >= seconds:
             starts.append(keyframe)
     firsts = [bisect_left(display, start) for start in starts] + [len(display)]
     segments = tuple(
