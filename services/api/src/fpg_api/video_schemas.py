@@ -5,7 +5,7 @@ from pydantic import BaseModel, Field
 
 from blurcore import AnonymizeParams
 from jobstore.records import JobStatus
-from jobstore.video_records import AudioChoice
+from jobstore.video_records import AudioChoice, Stage
 
 
 class VideoForm(AnonymizeParams):
@@ -34,7 +34,7 @@ class VideoView(BaseModel):
     id: str
     status: JobStatus
     filename: str
-    stage: str | None = Field(
+    stage: Stage | None = Field(
         description="While running: `detect` (first pass), `write` (second pass) or `store`."
     )
     frames_done: int = Field(description="Frames' worth of work done, both passes together.")
