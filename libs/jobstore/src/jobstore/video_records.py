@@ -149,7 +149,13 @@ class VideoRecordStore:
         """Renew the lease and store the progress; False when the video was deleted or another
         worker took it over (the worker then stops)."""
         keys = [self._key(kind, video_id) for kind in ("video", "video-lease", "video-progress")]
-        args = [holder, round(lease_seconds * 1000), progress.model_dump_json(), progress.percent]
+        lease_ms = round(lease_seconds * 1000)
+        args: list[str | int | float] = [
+            holder,
+            lease_ms,
+            progress.model_dump_json(),
+            progress.percent,
+        ]
         return int(self._report_script(keys=keys, args=args)) == 1
 
     def progress(self, video_id: str) -> VideoProgress | None:
