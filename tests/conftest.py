@@ -184,7 +184,7 @@ RETENTION_SECONDS = 600
 class Stack:
     url: str
     redis: redis.Redis
-    worker: subprocess.Popen[bytes]
+    worker: subprocess.Popen[bytes] | None
     gateway: subprocess.Popen[bytes]
     audit_database_url: str
     blob_dir: Path
@@ -197,7 +197,8 @@ class Stack:
 def running_stack(redis_url: str, worker_processes: int = 2, **settings: str) -> Iterator[Stack]:
     """A real worker process and gateway on ``redis_url``, stopped (SIGTERM) on exit; the audit
     trail in an SQLite file of its own unless ``FPG_AUDIT_DATABASE_URL`` says otherwise, and the
-    blobs in a directory of their own."""
+    blobs in a directory of their own. No worker with ``worker_processes=0``: what the gateway
+    stores and queues then stays as it left it."""
     audit_dir = tempfile.TemporaryDirectory(prefix="fpg-audit-")
     blob_dir = tempfile.TemporaryDirectory(prefix="fpg-blobs-")
     env = {
@@ -210,8 +211,10 @@ def running_stack(redis_url: str, worker_processes: int = 2, **settings: str) ->
     }
     processes = []
     try:
-        worker = start_worker(redis_url, processes=worker_processes, extra_env=env)
-        processes.append(worker)
+        worker = None
+        if worker_processes:
+            worker = start_worker(redis_url, processes=worker_processes, extra_env=env)
+            processes.append(worker)
         port = free_port()
         gateway = start_gateway(redis_url, "127.0.0.1", port, extra_env=env)
         processes.append(gateway)

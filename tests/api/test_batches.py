@@ -4,15 +4,25 @@ import json
 import os
 import struct
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from blurcore import AnonymizeParams
 from blurcore.archive import MIN_INFLATION_BUDGET
+from jobstore.batch_archives import read_batch_entry
+from jobstore.blobs import open_blob_store
 from jobstore.records import BatchEntry, BatchRecord, JobRecord, RecordStore
 
-from ..conftest import wait_for_batch, with_raw_name, zip_of
+from ..conftest import (
+    Stack,
+    archive_gone,
+    running_stack,
+    wait_for_batch,
+    with_raw_name,
+    zip_of,
+)
 
 
 @pytest.fixture(scope="module")
@@ -204,4 +214,116 @@ def test_a_large_zip_streams_to_the_store_not_into_the_gateways_memory(client, s
     assert answer.json()["total"] == 128
     grown = _peak_memory(stack.gateway.pid) - before
     assert grown < 48 * 1024 * 1024, f"the gateway grew by {grown / 2**20:.0f} MiB"
-    assert list(stack.blob_dir.glob("*/*:archive")) == []  # split, then gone
+    assert list(stack.blob_dir.glob("*/*:archive")) == []  # no image in it: no job needs it
+
+
+def test_a_finished_batch_leaves_neither_its_zip_nor_its_hold(finished_batch, stack):
+    accepted, _progress = finished_batch
+    batch_id = accepted["id"]
+    assert archive_gone(stack, batch_id)
+    assert list(stack.redis.scan_iter(f"fpg:*{batch_id}*")) == [f"fpg:batch:{batch_id}".encode()]
+    assert list(stack.blob_dir.glob("*/*:input")) == []
+
+
+def lying(upload: bytes, uncompressed_size: int) -> bytes:
+    """``upload`` with its last entry's central directory declaring another inflated size."""
+    changed = bytearray(upload)
+    struct.pack_into("<I", changed, changed.rindex(b"PK\x01\x02") + 24, uncompressed_size)
+    return bytes(changed)
+
+
+def test_an_entry_whose_headers_lie_fails_alone_with_the_reason(client, astronaut_jpeg):
+    # 64 MiB of zeros named like a photo, declaring 1,000 bytes: within every budget by what it
+    # declares; its worker reads no more than that (tests/blurcore/test_archive.py) before the
+    # CRC tells the lie, and the rest of the batch is done.
+    photos = {"good.jpg": astronaut_jpeg, "liar.jpg": bytes(64 << 20)}
+    upload = zip_of(photos, zipfile.ZIP_DEFLATED)
+    accepted = client.post("/v1/batches", files={"file": ("x.zip", lying(upload, 1000))}).json()
+    progress = wait_for_batch(client, accepted["id"])
+    assert (progress["done"], progress["failed"]) == (1, 1)
+    with zipfile.ZipFile(io.BytesIO(client.get(accepted["result_url"]).content)) as archive:
+        report = json.loads(archive.read("report.json"))
+    assert [(i["path"], i["status"], i["error"]) for i in report["images"]] == [
+        ("good.jpg", "done", None),
+        ("liar.jpg", "failed", "unreadable entry: Bad CRC-32 for file 'liar.jpg'"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def workerless(redis_url: str) -> Iterator[Stack]:
+    """A gateway with no worker behind it, on a Redis database of its own: what it stores for a
+    batch stays as it left it."""
+    with running_stack(redis_url.rsplit("/", 1)[0] + "/7", worker_processes=0) as started:
+        started.redis.flushdb()
+        yield started
+
+
+def _stored(stack: Stack) -> list[str]:
+    return sorted(path.name for path in stack.blob_dir.glob("*/*"))
+
+
+def test_the_gateway_stores_the_zip_and_no_entry_of_it(workerless, astronaut_jpeg):
+    upload = zip_of(
+        {"a.jpg": astronaut_jpeg, "photos/unnamed": astronaut_jpeg, "README.txt": b"notes"},
+        zipfile.ZIP_DEFLATED,
+    )
+    with workerless.client() as client:
+        accepted = client.post("/v1/batches", files={"file": ("x.zip", upload)}).json()
+    batch_id = accepted["id"]
+    assert accepted["total"] == 3
+    assert f"{batch_id}:archive" in _stored(workerless)
+    assert [name for name in _stored(workerless) if name.endswith(":input")] == []
+    records = RecordStore(workerless.redis, "fpg", 60)
+    batch = records.get_batch(batch_id)
+    assert [(e.path, e.status, e.error) for e in batch.entries] == [
+        ("a.jpg", None, None),
+        ("photos/unnamed", None, None),  # not named like an image, but starts like one
+        ("README.txt", "skipped", "not an image"),
+    ]
+    blobs = open_blob_store(f"file:{workerless.blob_dir}", workerless.redis, "fpg")
+    for job in records.get_jobs(batch.job_ids):
+        assert job is not None
+        assert read_batch_entry(blobs, job) == astronaut_jpeg  # the record finds its entry
+
+
+def _audit(stack: Stack, batch_id: str) -> list[tuple[str, str | None, str]]:
+    with stack.client() as client:
+        records = client.get("/v1/audit", params={"batch_id": batch_id}).json()["records"]
+    return [(r["event"], r["job_id"], r["reason"]) for r in records]
+
+
+def test_delete_batch_destroys_its_zip_though_no_job_ran(workerless, astronaut_jpeg):
+    upload = zip_of({"a.jpg": astronaut_jpeg, "b.jpg": astronaut_jpeg})
+    with workerless.client() as client:
+        batch_id = client.post("/v1/batches", files={"file": ("x.zip", upload)}).json()["id"]
+        assert f"{batch_id}:archive" in _stored(workerless)
+        assert client.delete(f"/v1/batches/{batch_id}").status_code == 204
+    assert f"{batch_id}:archive" not in _stored(workerless)
+    assert list(workerless.redis.scan_iter(f"*{batch_id}*")) == []  # data key and hold too
+    assert _audit(workerless, batch_id)[-1] == (
+        "keys_destroyed",
+        None,
+        "1 data keys destroyed: every copy of the stored objects is unreadable",
+    )
+
+
+def test_deleting_every_job_of_a_batch_destroys_its_zip_with_the_last(workerless, astronaut_jpeg):
+    upload = zip_of({"a.jpg": astronaut_jpeg, "b.jpg": astronaut_jpeg})
+    with workerless.client() as client:
+        batch_id = client.post("/v1/batches", files={"file": ("x.zip", upload)}).json()["id"]
+        first, last = RecordStore(workerless.redis, "fpg", 60).get_batch(batch_id).job_ids
+        assert client.delete(f"/v1/jobs/{first}").status_code == 204
+        assert f"{batch_id}:archive" in _stored(workerless)  # the other job still needs it
+        assert client.delete(f"/v1/jobs/{last}").status_code == 204
+    assert f"{batch_id}:archive" not in _stored(workerless)
+    events = _audit(workerless, batch_id)
+    assert [(event, job) for event, job, _reason in events] == [
+        ("job_deleted", first),
+        ("keys_destroyed", first),
+        ("job_deleted", last),
+        ("keys_destroyed", last),
+        ("keys_destroyed", None),  # the ZIP's
+    ]
+    assert events[0][2] == (
+        "deleted on request: result and record purged; the original goes with the batch's ZIP"
+    )

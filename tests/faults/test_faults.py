@@ -20,6 +20,7 @@ from fpg_api.localstack import start_private_redis, stop_all
 
 from ..conftest import (
     Stack,
+    archive_gone,
     private_redis,
     running_stack,
     wait_for_batch,
@@ -75,6 +76,8 @@ def test_worker_child_killed_mid_batch_loses_nothing(own_redis, astronaut_jpeg):
             report = json.loads(archive.read("report.json"))
         assert sorted(names) == sorted([f"staff/{i:02d}.jpg" for i in range(12)] + ["report.json"])
         assert [image["status"] for image in report["images"]] == ["done"] * 12
+        # The killed job found its entry again: the ZIP stayed until the last job, then went.
+        assert archive_gone(stack, batch["id"])
 
 
 def test_redis_restart_answers_503_then_recovers(own_redis, astronaut_jpeg):
