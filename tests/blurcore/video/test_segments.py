@@ -40,6 +40,7 @@ VFR_TIMES_MS = [0, *itertools.accumulate(itertools.islice(itertools.cycle(VFR_GA
 CLIPS = {
     "b-frames.mp4": ClipSpec(frames=FRAMES, keyframe_every=GOP, bframes=3),
     "open-gop.mkv": ClipSpec(frames=FRAMES, keyframe_every=GOP, bframes=3, open_gop=True),
+    "hevc.mkv": ClipSpec(frames=FRAMES, codec="libx265", keyframe_every=GOP),  # x265: open GOPs
     "vfr.mp4": ClipSpec(frames=FRAMES, keyframe_every=GOP, bframes=3, times_ms=VFR_TIMES_MS),
     "vp9.webm": ClipSpec(
         frames=FRAMES, codec="libvpx-vp9", keyframe_every=GOP, audio=(AudioSpec(codec="libopus"),)
@@ -180,9 +181,14 @@ def test_a_segment_decoding_fewer_frames_than_planned_fails(tmp_path, videos):
     source = tmp_path / "clip.mp4"
     make_clip(source, CLIPS["b-frames.mp4"])
     plan = plan_segments(source, 0.5)
-    wrong = _shifted(plan, 1, frames=plan.segments[1].frames + 1)
+    wrong = _shifted(_shifted(plan, 1, frames=25), 2, frames=11)  # as many frames in all
     with pytest.raises(UnsupportedVideoError, match="segment 1 decoded 24 of its 25 frames"):
         videos.detect_segment(source, wrong, 1, FILL)
+    scan = videos.scan(source, FILL)
+    part = tmp_path / "parts" / "part-1.mp4"
+    with pytest.raises(UnsupportedVideoError, match="segment 1 decoded 24 of its 25 frames"):
+        videos.write_segment(source, scan, wrong, 1, FILL, part, "clip.mp4")
+    assert list(part.parent.iterdir()) == []
 
 
 def test_tracking_refuses_a_missing_or_miscounted_segment(tmp_path, videos):
