@@ -58,5 +58,5 @@ def report_key(video_id: str) -> str:
 
 
 def archive_key(batch_id: str) -> str:
-    """A batch's ZIP as uploaded, while the gateway splits it into its jobs."""
+    """A batch's ZIP as uploaded: its jobs read their entries from it (``batch_archives``)."""
     return f"{batch_id}:archive"
