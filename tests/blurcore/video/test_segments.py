@@ -202,7 +202,7 @@ def test_tracking_refuses_a_missing_or_miscounted_segment(tmp_path, videos):
         track_segments(_shifted(plan, 2, frames=13), detected, FILL)
 
 
-@pytest.mark.parametrize("fault", ["missing", "swapped", "miscounted"])
+@pytest.mark.parametrize("fault", ["missing", "swapped", "miscounted", "cut"])
 def test_a_missing_or_wrong_part_fails_the_join_and_leaves_no_output(tmp_path, videos, fault):
     source = tmp_path / "clip.mp4"
     make_clip(source, CLIPS["b-frames.mp4"])
@@ -212,7 +212,10 @@ def test_a_missing_or_wrong_part_fails_the_join_and_leaves_no_output(tmp_path, v
     for segment, part in zip(plan.segments, parts, strict=True):
         videos.write_segment(source, scan, plan, segment.index, FILL, part, "out.mp4")
     out = tmp_path / "out"
+    cut = tmp_path / "cut.mp4"  # MP4 writes its index last: a part cut short has none
+    cut.write_bytes(parts[1].read_bytes()[:5000])
     cases = {
+        "cut": (plan, [parts[0], cut, parts[2]], "not a readable video"),
         "missing": (plan, parts[:2], "2 parts for a plan of 3 segments"),
         "swapped": (plan, [parts[1], parts[0], parts[2]], "part 0 does not start where"),
         "miscounted": (

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import av
 import av.container
+import av.error
 import av.packet
 from av.bitstream import BitStreamFilterContext
 
@@ -73,18 +74,20 @@ def join_segments(
             if muxer == "avi" and template.codec_context.name == "h264"
             else None
         )
-        for packet in heapq.merge(
-            _video_packets(plan, parts, template.time_base),
-            audio_packets,
-            key=_decoding_time,
-        ):
-            if packet.stream.type != "video":
-                packet.stream = copies[packet.stream.index]
-                output.mux(packet)
-                continue
-            for written in to_annex_b.filter(packet) if to_annex_b else [packet]:
-                written.stream = video
-                output.mux(written)
+        merged = heapq.merge(
+            _video_packets(plan, parts, template.time_base), audio_packets, key=_decoding_time
+        )
+        try:
+            for packet in merged:
+                if packet.stream.type != "video":
+                    packet.stream = copies[packet.stream.index]
+                    output.mux(packet)
+                    continue
+                for written in to_annex_b.filter(packet) if to_annex_b else [packet]:
+                    written.stream = video
+                    output.mux(written)
+        except av.error.FFmpegError as error:
+            raise UnsupportedVideoError(f"the parts do not join: {error}") from error
 
 
 def _decoding_time(packet: Packet) -> Fraction:
