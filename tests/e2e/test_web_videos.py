@@ -281,3 +281,44 @@ def test_with_a_key_the_video_plays_from_a_copy_fetched_with_it(
     card.get_by_role("button", name="Remove: lesson.mp4").click()
     expect(card).to_have_count(0)
     assert gone_from_server(page, status_url, headers={"Authorization": f"Bearer {secret}"})
+
+
+def test_a_folder_brings_its_videos_and_photos_and_names_what_it_left_out(
+    page: Page, stack: Stack, clip: Path, astronaut_jpeg: bytes, tmp_path: Path, shots: Shots
+) -> None:
+    folder = tmp_path / "class-4b"
+    folder.mkdir()
+    (folder / "lesson.mp4").write_bytes(clip.read_bytes())
+    (folder / "portrait.jpg").write_bytes(astronaut_jpeg)
+    (folder / "notes.txt").write_text("not a photo, not a video")
+    open_page(page, stack)
+
+    page.get_by_test_id("folder-input").set_input_files(folder)
+    expect(page.locator("#notice")).to_have_text(
+        "Left out 1 files that are not photos, videos or ZIP files: class-4b/notes.txt"
+    )
+    expect(page.locator(".video-card")).to_have_attribute("data-state", "done", timeout=120_000)
+    expect(page.locator(".image-card")).to_have_attribute("data-state", "done")
+    expect(page.locator(".card")).to_have_count(2)
+    shots("folder")
+
+
+def test_a_result_this_browser_cannot_play_is_still_offered_for_download(
+    page: Page, stack: Stack, tmp_path: Path, shots: Shots
+) -> None:
+    # The result keeps its container, and no browser plays AVI.
+    recording = tmp_path / "camera.avi"
+    make_clip(recording, ClipSpec(frames=10, codec="mpeg4", audio=()))
+    open_page(page, stack)
+
+    page.get_by_test_id("file-input").set_input_files(recording)
+    card = page.locator(".video-card")
+    expect(card).to_have_attribute("data-state", "done", timeout=120_000)
+    expect(card).to_contain_text("This browser cannot play this kind of video")
+    expect(card.get_by_test_id("result-video")).to_be_hidden()
+    link = card.get_by_test_id("download")
+    expect(link).to_have_attribute("download", "camera-anonymized.avi")
+    with page.expect_download() as started:
+        link.click()
+    assert Path(started.value.path()).read_bytes()[8:12] == b"AVI "
+    shots("not-playable")

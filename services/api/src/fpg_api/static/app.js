@@ -768,10 +768,9 @@ class VideoItem extends Item {
       hidden: true,
     });
     this.playerPending = element("span", { className: "placeholder" });
-    this.noPlayback = element("p", { className: "hint", hidden: true });
     this.player.addEventListener("error", () => this.playbackFailed());
     this.screen = element("div", { className: "frame" }, this.player, this.playerPending);
-    this.node.append(this.detail, this.screen, this.noPlayback);
+    this.node.append(this.detail, this.screen);
   }
 
   takesOption() {
@@ -843,10 +842,9 @@ class VideoItem extends Item {
     this.screen.hidden = this.state === "failed";
     this.player.hidden = !done || !this.playable;
     this.player.setAttribute("aria-label", t("afterAlt", { name: this.name }));
-    this.playerPending.hidden = done;
-    this.playerPending.textContent = t("videoPending");
-    this.noPlayback.hidden = !done || this.playable;
-    this.noPlayback.textContent = t("noPlayback");
+    // Until the result is in, what will be there; after, why it cannot be shown, if it cannot.
+    this.playerPending.hidden = done && this.playable;
+    this.playerPending.textContent = t(done ? "noPlayback" : "videoPending");
     this.renderDownload("download");
     // A track is one face followed through the frames: the number of people, not sightings.
     this.renderFaces(done ? (this.latest.tracks ?? 0) : null);
