@@ -5,6 +5,7 @@ report, DELETE while it runs, a corrupt video failing, refusals, ownership and t
 import hashlib
 import io
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ import httpx
 import pytest
 from celery import Celery
 
+from blurcore import AnonymizeParams
 from fpg_api.main import create_app, record_expiries
 from fpg_api.settings import GatewaySettings, upload_memory
 from fpg_api.videos import AVI, MATROSKA, MP4, QUICKTIME, WEBM, container_kind
@@ -25,7 +27,9 @@ from jobstore.celery_wiring import (
     make_celery,
     video_time_limits,
 )
+from jobstore.records import JobStatus
 from jobstore.settings import StoreSettings
+from jobstore.video_records import VideoProgress, VideoRecord, VideoRecordStore
 
 from ..blurcore.video.clips import ClipSpec, make_clip
 from ..conftest import Stack, private_redis, running_stack
@@ -232,13 +236,18 @@ def test_delete_while_it_runs_stops_the_worker_and_keeps_nothing(videos, owner, 
 
 
 def test_a_corrupt_video_fails_with_its_reason_and_no_output(videos, owner, tmp_path):
-    # Matroska: its header comes first, so a file cut short still opens, and fails decoding.
-    whole = _clip_bytes(tmp_path, "cut.mkv", CLIP)
-    answer = _post(owner, "cut.mkv", whole[: int(len(whole) * 0.6)])
+    # Matroska, its header first: damage half way in is met while decoding.
+    damaged = bytearray(_clip_bytes(tmp_path, "damaged.mkv", CLIP))
+    cut = len(damaged) // 2
+    damaged[cut : cut + 2000] = bytes(range(256)) * 7 + bytes(208)
+    answer = _post(owner, "damaged.mkv", bytes(damaged))
     assert answer.status_code == 202, answer.text
     video_id = answer.json()["id"]
-    final = _follow(owner, video_id)[-1]
+    seen = _follow(owner, video_id)
+    final = seen[-1]
     assert final["status"] == "failed"
+    percents = [status["percent"] for status in seen]
+    assert percents == sorted(percents), "a failed video's progress went back"
     assert "truncated" in final["error"] or "decode" in final["error"]
     for url in (answer.json()["result_url"], answer.json()["report_url"]):
         failed = owner.get(url)
@@ -247,6 +256,39 @@ def test_a_corrupt_video_fails_with_its_reason_and_no_output(videos, owner, tmp_
     (record,) = [r for r in videos.audit.records() if r.job_id == video_id and r.event == "video"]
     assert (record.outcome, record.reason) == ("failed", final["error"])
     assert record.output_sha256 is None
+
+
+def test_a_failed_video_keeps_the_progress_it_had_made(videos, owner):
+    """Its percent never goes back to 0; what was running (stage, time left) is gone."""
+    store = VideoRecordStore(videos.stack.redis, "fpg", 600)
+    failed = VideoRecord(
+        id=uuid.uuid4().hex,
+        status=JobStatus.FAILED,
+        error="the video changed while it was read",
+        params=AnonymizeParams(),
+        filename="x.mp4",
+        suffix=".mp4",
+        content_type="video/mp4",
+        input_bytes=1000,
+        declared_seconds=1.0,
+        declared_frames=25,
+        key_id=videos.owner_id,
+    )
+    store.create(failed, 600)
+    progress = VideoProgress(
+        stage="write",
+        frames_done=20,
+        frames_total=25,
+        percent=80.0,
+        frames_per_second=5.0,
+        seconds_left=1.0,
+    )
+    assert store.report(failed.id, "a worker", 60, progress)
+
+    view = owner.get(f"/v1/videos/{failed.id}").json()
+
+    assert (view["status"], view["percent"], view["frames_done"]) == ("failed", 80.0, 20)
+    assert (view["stage"], view["seconds_left"]) == (None, None)
 
 
 @pytest.mark.parametrize(

@@ -151,17 +151,22 @@ def found_video(services: Services, video_id: str, caller: Caller) -> VideoRecor
 
 
 def video_view(services: Services, video: VideoRecord) -> VideoView:
-    progress = services.videos.progress(video.id) if video.status is JobStatus.RUNNING else None
+    """What the caller sees; a failed video keeps the progress it had made, so ``percent``
+    never goes down (only ``done`` sets 100)."""
+    running = video.status is JobStatus.RUNNING
+    progress = (
+        services.videos.progress(video.id) if running or video.status is JobStatus.FAILED else None
+    )
     view = VideoView(
         id=video.id,
         status=video.status,
         filename=video.filename,
-        stage=progress.stage if progress else None,
+        stage=progress.stage if progress and running else None,
         frames_done=progress.frames_done if progress else 0,
         frames_total=progress.frames_total if progress else video.declared_frames,
         percent=progress.percent if progress else 0.0,
         frames_per_second=progress.frames_per_second if progress else None,
-        seconds_left=progress.seconds_left if progress else None,
+        seconds_left=progress.seconds_left if progress and running else None,
         faces=video.faces,
         tracks=video.tracks,
         error=video.error,
