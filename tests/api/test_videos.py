@@ -269,8 +269,6 @@ def test_a_failed_video_keeps_the_progress_it_had_made(videos, owner):
         filename="x.mp4",
         suffix=".mp4",
         content_type="video/mp4",
-        input_bytes=1000,
-        declared_seconds=1.0,
         declared_frames=25,
         key_id=videos.owner_id,
     )

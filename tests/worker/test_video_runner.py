@@ -46,8 +46,6 @@ def _queued(runner: VideoRunner, tmp_path: Path, spec: ClipSpec = SHORT_CLIP) ->
         filename="clip.mp4",
         suffix=".mp4",
         content_type="video/mp4",
-        input_bytes=clip.stat().st_size,
-        declared_seconds=spec.frames / spec.rate,
         declared_frames=spec.frames,
     )
     runner.blobs.put(input_key(video.id), clip.read_bytes(), 300)

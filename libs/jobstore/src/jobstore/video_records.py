@@ -29,8 +29,6 @@ class VideoRecord(BaseModel):
     batch_id: str | None = None  # none yet: ZIPs with videos come later
     suffix: str = Field(description="Of the stored upload and the result: the container kind.")
     content_type: str
-    input_bytes: int
-    declared_seconds: float = Field(description="The duration its header declares; 0: none.")
     declared_frames: int = Field(description="The frames its header declares; 0: none.")
     created_at: float = Field(default_factory=time.time)
     started_at: float | None = None

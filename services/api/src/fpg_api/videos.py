@@ -84,8 +84,6 @@ def accept_video(
         filename=form.filename or f"video{kind.suffix}",
         suffix=kind.suffix,
         content_type=kind.content_type,
-        input_bytes=form.file_bytes,
-        declared_seconds=seconds,
         declared_frames=frames,
         key_id=caller.key_id,
         client=caller.address,
