@@ -215,23 +215,47 @@ def test_the_sound_option_travels_with_videos_only(
     assert audio_packets(Path(started.value.path())) == []
 
 
-def test_a_text_file_named_mp4_gets_an_error_in_words(
-    page: Page, stack: Stack, tmp_path: Path, shots: Shots
+@pytest.mark.parametrize(
+    ("damage", "answer", "words", "chinese"),
+    [
+        ("text", 415, "This is not a video the service can read", "这不是可以处理的视频"),
+        ("cut", 422, "This video could not be read", "无法读取这个视频"),
+        ("garbled", 202, "This video could not be read", "无法读取这个视频"),
+    ],
+)
+def test_a_file_that_is_no_video_or_a_damaged_one_gets_an_error_in_words(
+    page: Page,
+    stack: Stack,
+    clip: Path,
+    tmp_path: Path,
+    shots: Shots,
+    damage: str,
+    answer: int,
+    words: str,
+    chinese: str,
 ) -> None:
-    fake = tmp_path / "lesson.mp4"
-    fake.write_text("meeting notes, not a video")
+    upload = tmp_path / "lesson.mp4"
+    whole = clip.read_bytes()
+    if damage == "text":  # refused by its first bytes
+        upload.write_text("meeting notes, not a video")
+    elif damage == "cut":  # refused by its header: the moov box, written last, is missing
+        upload.write_bytes(whole[: len(whole) // 2])
+    else:  # accepted by its header; frames after the first are noise, which the worker finds
+        upload.write_bytes(whole[:20_000] + b"\xff" * 30_000 + whole[50_000:])
     open_page(page, stack)
 
-    page.get_by_test_id("file-input").set_input_files(fake)
+    with page.expect_response(re.compile(r"/v1/videos$")) as posted:
+        page.get_by_test_id("file-input").set_input_files(upload)
+    assert posted.value.status == answer
     card = page.locator(".video-card")
     error = card.get_by_test_id("error")
-    expect(error).to_contain_text("This is not a video the service can read")
+    expect(error).to_contain_text(words)
     expect(card.get_by_test_id("result-video")).to_be_hidden()
     expect(card.get_by_test_id("download")).to_be_hidden()
     shots("error")
 
     page.get_by_test_id("lang-toggle").click()
-    expect(error).to_contain_text("这不是可以处理的视频")
+    expect(error).to_contain_text(chinese)
 
 
 def test_a_video_over_the_size_limit_is_refused_before_it_is_uploaded(
