@@ -6,6 +6,7 @@ import base64
 import io
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from PIL import Image
 from playwright.sync_api import Locator, Page, Response, expect
 
 from ..blurcore.video.clips import ClipSpec, audio_packets, camera, make_clip
-from ..conftest import Stack
+from ..conftest import Stack, private_redis, running_stack
 from .conftest import Shots
 from .test_web_page import open_page
 
@@ -346,3 +347,26 @@ def test_a_result_this_browser_cannot_play_is_still_offered_for_download(
         link.click()
     assert Path(started.value.path()).read_bytes()[8:12] == b"AVI "
     shots("not-playable")
+
+
+@pytest.fixture(scope="module")
+def one_second_limit() -> Iterator[Stack]:
+    """A stack of its own that takes videos of a second at most."""
+    with (
+        private_redis() as redis_url,
+        running_stack(redis_url, worker_processes=1, FPG_MAX_VIDEO_SECONDS="1") as stack,
+    ):
+        yield stack
+
+
+def test_a_video_over_the_duration_limit_gets_the_limit_in_words(
+    page: Page, one_second_limit: Stack, clip: Path, shots: Shots
+) -> None:
+    open_page(page, one_second_limit)
+    hint = page.locator(".dropzone-hint")
+    expect(hint).to_contain_text(re.compile(r"videos .* up to [\d.]+ [GM]B and 1 sec;"))
+
+    page.get_by_test_id("file-input").set_input_files(clip)
+    error = page.locator(".video-card").get_by_test_id("error")
+    expect(error).to_contain_text("This video is too long. The server accepts videos up to 1 sec.")
+    shots("too-long")
