@@ -1,18 +1,40 @@
 """The worker's job logic against a real Redis, a real blob directory and the real models."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
 from fpg_audit import AuditStore
 from fpg_worker.processing import JobRunner
-from jobstore.blobs import open_blob_store
+from jobstore.blobs import SealedBlobStore, open_blob_store
 from jobstore.metrics import MetricsStore
 from jobstore.records import RecordStore
 
 
 class Killed(BaseException):
     """What a SIGKILL looks like from inside: the run stops there, no handler runs."""
+
+
+@contextmanager
+def killed_when_deleting(
+    monkeypatch: pytest.MonkeyPatch, blobs: SealedBlobStore, key: str
+) -> Iterator[None]:
+    """Within, a run that deletes ``key`` is killed there (``Killed``); after, deletes work."""
+    delete = blobs.delete
+
+    def killed(*keys: str) -> None:
+        if key in keys:
+            raise Killed
+        delete(*keys)
+
+    monkeypatch.setattr(blobs, "delete", killed)
+    try:
+        yield
+    finally:
+        monkeypatch.setattr(blobs, "delete", delete)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from jobstore.records import (
 )
 
 from ..conftest import zip_of
-from .conftest import Killed
+from .conftest import Killed, killed_when_deleting
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 
@@ -124,18 +124,12 @@ def test_a_worker_killed_before_destroying_the_zip_leaves_it_to_the_redelivery(
     audited, astronaut_jpeg, monkeypatch
 ):
     batch_id, (job_id,) = _queued_batch(audited, zip_of({"a.jpg": astronaut_jpeg}))
-    delete = audited.blobs.delete
-
-    def killed_before_deleting_the_zip(*keys: str) -> None:
-        if archive_key(batch_id) in keys:
-            raise Killed
-        delete(*keys)
-
-    monkeypatch.setattr(audited.blobs, "delete", killed_before_deleting_the_zip)
-    with pytest.raises(Killed):
+    with (
+        killed_when_deleting(monkeypatch, audited.blobs, archive_key(batch_id)),
+        pytest.raises(Killed),
+    ):
         audited.run(job_id)
     assert audited.records.get_job(job_id).status is JobStatus.DONE
-    monkeypatch.setattr(audited.blobs, "delete", delete)
     audited.run(job_id)  # the redelivered task of a finished job
     assert not _zip_stored(audited, batch_id)
     assert not audited.records.count_off(batch_id, job_id)  # released: never destroyed again

@@ -12,7 +12,7 @@ from fpg_worker.processing import JobRunner
 from jobstore.blobs import input_key, result_key
 from jobstore.records import JobRecord, JobStatus, RecordStore
 
-from .conftest import Killed
+from .conftest import Killed, killed_when_deleting
 
 
 def _queued(runner: JobRunner, data: bytes, **params: object) -> str:
@@ -154,17 +154,11 @@ def test_a_worker_killed_just_before_marking_done_is_redone_on_redelivery(
 def test_a_redelivered_finished_job_leaves_no_original(runner, astronaut_jpeg, monkeypatch):
     # Killed after the record says done but before the original was deleted.
     job_id = _queued(runner, astronaut_jpeg, profile="fast")
-    delete = runner.blobs.delete
-
-    def killed_before_deleting_the_original(*keys: str) -> None:
-        if input_key(job_id) in keys:
-            raise Killed
-        delete(*keys)
-
-    monkeypatch.setattr(runner.blobs, "delete", killed_before_deleting_the_original)
-    with pytest.raises(Killed):
+    with (
+        killed_when_deleting(monkeypatch, runner.blobs, input_key(job_id)),
+        pytest.raises(Killed),
+    ):
         runner.run(job_id)
-    monkeypatch.setattr(runner.blobs, "delete", delete)
     job = runner.run(job_id)
     assert job is not None
     assert job.status is JobStatus.DONE
