@@ -16,6 +16,7 @@ from jobstore.blobs import open_blob_store
 from jobstore.records import BatchEntry, BatchRecord, JobRecord, RecordStore
 
 from ..conftest import (
+    RETENTION_SECONDS,
     Stack,
     archive_gone,
     running_stack,
@@ -273,6 +274,9 @@ def test_the_gateway_stores_the_zip_and_no_entry_of_it(workerless, astronaut_jpe
     assert accepted["total"] == 3
     assert f"{batch_id}:archive" in _stored(workerless)
     assert [name for name in _stored(workerless) if name.endswith(":input")] == []
+    # Should no job ever finish, the ZIP expires with the retention (then the sweep removes it).
+    for key in (f"fpg:datakey:{batch_id}:archive", f"fpg:archive-hold:{batch_id}"):
+        assert 0 < workerless.redis.ttl(key) <= RETENTION_SECONDS, key
     records = RecordStore(workerless.redis, "fpg", 60)
     batch = records.get_batch(batch_id)
     assert [(e.path, e.status, e.error) for e in batch.entries] == [
