@@ -29,16 +29,18 @@ from jobstore.celery_wiring import (
 )
 from jobstore.records import JobStatus
 from jobstore.settings import StoreSettings
-from jobstore.video_records import VideoProgress, VideoRecord, VideoRecordStore
+from jobstore.video_records import VideoRecord, VideoRecordStore
 
 from ..blurcore.video.clips import ClipSpec, make_clip
 from ..conftest import Stack, private_redis, running_stack
 
 MAX_VIDEO_SECONDS = 3
 MAX_VIDEO_BYTES = 2 * 1024 * 1024
-CLIP = ClipSpec(frames=40, rate=25)  # 1.6 s
+# Cut into segments of 0.4 s, a keyframe every 10 frames: the clip in 4, shared by 2 processes.
+SEGMENT_SECONDS = 0.4
+CLIP = ClipSpec(frames=40, rate=25, keyframe_every=10)  # 1.6 s
 # Long enough to be deleted while it runs: 2.8 s at a larger size (about 4 s of work here).
-LONG_CLIP = ClipSpec(frames=70, rate=25, size=(960, 540))
+LONG_CLIP = ClipSpec(frames=70, rate=25, size=(960, 540), keyframe_every=10)
 
 
 @dataclass
@@ -74,6 +76,7 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Videos]:
             FPG_MAX_VIDEO_SECONDS=str(MAX_VIDEO_SECONDS),
             FPG_MAX_VIDEO_BYTES=str(MAX_VIDEO_BYTES),
             FPG_WORKER_SCRATCH_DIR=str(scratch),
+            FPG_VIDEO_SEGMENT_SECONDS=str(SEGMENT_SECONDS),
         ) as stack,
     ):
         yield Videos(stack, audit, owner, owner_key.id, stranger, scratch)
@@ -149,6 +152,13 @@ def test_a_clip_runs_with_progress_rising_to_100_percent(done):
     assert final["result_expires_at"] > final["finished_at"] >= final["started_at"]
 
 
+def test_the_clip_was_shared_out_in_segments(videos, done):
+    accepted, _seen = done
+    record = VideoRecordStore(videos.stack.redis, "fpg", 600).get(accepted["id"])
+    assert record is not None
+    assert (record.segments, record.frames_total) == (4, 40)
+
+
 def test_the_result_streams_whole_or_by_range(videos, owner, done):
     accepted, _seen = done
     whole = owner.get(accepted["result_url"])
@@ -216,10 +226,10 @@ def test_delete_while_it_runs_stops_the_worker_and_keeps_nothing(videos, owner, 
     answer = _post(owner, "long.mp4", _clip_bytes(tmp_path, "long.mp4", LONG_CLIP))
     video_id = answer.json()["id"]
     deadline = time.monotonic() + 60
-    while owner.get(f"/v1/videos/{video_id}").json()["percent"] <= 0:
-        assert time.monotonic() < deadline, "the video never started"
+    while owner.get(f"/v1/videos/{video_id}").json()["stage"] != "write":
+        assert time.monotonic() < deadline, "the video never reached its second pass"
         time.sleep(0.05)
-    assert list(videos.scratch.iterdir()), "the worker writes its output to the scratch dir"
+    assert list(videos.scratch.iterdir()), "the worker writes its part to the scratch dir"
 
     assert owner.delete(f"/v1/videos/{video_id}").status_code == 204
 
@@ -237,7 +247,8 @@ def test_delete_while_it_runs_stops_the_worker_and_keeps_nothing(videos, owner, 
 
 def test_a_corrupt_video_fails_with_its_reason_and_no_output(videos, owner, tmp_path):
     # Matroska, its header first: damage half way in is met while decoding.
-    damaged = bytearray(_clip_bytes(tmp_path, "damaged.mkv", CLIP))
+    # One keyframe: the damage spoils the rest of the clip's decoding.
+    damaged = bytearray(_clip_bytes(tmp_path, "damaged.mkv", ClipSpec(frames=40, rate=25)))
     cut = len(damaged) // 2
     damaged[cut : cut + 2000] = bytes(range(256)) * 7 + bytes(208)
     answer = _post(owner, "damaged.mkv", bytes(damaged))
@@ -272,20 +283,16 @@ def test_a_failed_video_keeps_the_progress_it_had_made(videos, owner):
         declared_frames=25,
         key_id=videos.owner_id,
     )
-    store.create(failed, 600)
-    progress = VideoProgress(
-        stage="write",
-        frames_done=20,
-        frames_total=25,
-        percent=80.0,
-        frames_per_second=5.0,
-        seconds_left=1.0,
-    )
-    assert store.report(failed.id, "a worker", 60, progress)
+    running = failed.model_copy(update={"status": JobStatus.RUNNING})
+    store.create(running, 600)
+    assert store.report(failed.id, "detect-0", "a worker", 60, ("detect", 0, 25))
+    assert store.report(failed.id, "write-0", "a worker", 60, ("write", 0, 7))
+    store.finish(failed)
 
     view = owner.get(f"/v1/videos/{failed.id}").json()
 
-    assert (view["status"], view["percent"], view["frames_done"]) == ("failed", 80.0, 20)
+    # 0.72 for the first pass done, 0.28 * 7 / 25 of the second
+    assert (view["status"], view["percent"], view["frames_done"]) == ("failed", 79.8, 20)
     assert (view["stage"], view["seconds_left"]) == (None, None)
 
 

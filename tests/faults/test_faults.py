@@ -1,5 +1,6 @@
-"""Faults with nothing lost: a worker child killed mid-batch, Redis restarting, a task over its
-time limit, a worker told to stop while busy. Each test runs its own Redis, worker and gateway."""
+"""Faults with nothing lost: a worker child killed mid-batch or mid-segment of a video, Redis
+restarting, a task over its time limit, a worker told to stop while busy. Each test runs its own
+Redis, worker and gateway."""
 
 import io
 import json
@@ -11,13 +12,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import av
 import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
 from fpg_api.localstack import start_private_redis, stop_all
+from fpg_audit import AuditStore
 
+from ..blurcore.video.clips import ClipSpec, make_clip
 from ..conftest import (
     Stack,
     archive_gone,
@@ -78,6 +82,34 @@ def test_worker_child_killed_mid_batch_loses_nothing(own_redis, astronaut_jpeg):
         assert [image["status"] for image in report["images"]] == ["done"] * 12
         # The killed job found its entry again: the ZIP stayed until the last job, then went.
         assert archive_gone(stack, batch["id"])
+
+
+def test_worker_child_killed_mid_segment_still_finishes_the_video_once(own_redis, tmp_path):
+    clip = tmp_path / "lesson.mp4"
+    make_clip(clip, ClipSpec(frames=70, size=(960, 540), keyframe_every=10))
+    with (
+        running_stack(own_redis, worker_processes=2, FPG_VIDEO_SEGMENT_SECONDS="0.4") as stack,
+        stack.client() as client,
+    ):
+        video = client.post("/v1/videos", files={"file": ("lesson.mp4", clip.read_bytes())}).json()
+        deadline = time.monotonic() + 60
+        while client.get(video["status_url"]).json()["percent"] <= 0:
+            assert time.monotonic() < deadline, "the video never started"
+            time.sleep(0.02)
+        victims = _children(stack.worker.pid)
+        assert victims, "the prefork worker should have child processes"
+        os.kill(victims[0], signal.SIGKILL)
+
+        deadline = time.monotonic() + 120
+        while (status := client.get(video["status_url"]).json())["status"] == "running":
+            assert time.monotonic() < deadline, status
+            time.sleep(0.2)
+        assert status["status"] == "done", status
+        result = client.get(video["result_url"])
+        with av.open(io.BytesIO(result.content)) as container:
+            assert sum(1 for _ in container.decode(video=0)) == 70
+        events = [r.event for r in AuditStore.connect(stack.audit_database_url).records()]
+        assert events.count("video") == 1
 
 
 def test_redis_restart_answers_503_then_recovers(own_redis, astronaut_jpeg):

@@ -16,13 +16,15 @@ and production users such as paperless-ngx and Airflow set them:
   subscription nothing ever reads (celery/celery#3808, #4707).
 
 Videos have a queue of their own (``video``), so one long recording never holds up photos:
-workers for it are started with ``-Q video`` (or ``-Q celery,video`` to take both). A video's
-task gets time limits scaled from its declared duration (``video_time_limits``), which can run
-far past the visibility timeout. Redis then hands the running task to a second worker; that
-delivery finds the video's lease held by the first (``jobstore.video_records``), and instead of
-running it again it re-sends itself ``VIDEO_LEASE_SECONDS`` later, until the first finishes (the
-record says so) or dies (its lease lapses and the delivery takes over). So a video runs on one
-worker at a time whatever its length, while the visibility timeout stays short for photos.
+workers for it are started with ``-Q video`` (or ``-Q celery,video`` to take both). A video is
+split into segments, each detected and written by a task of its own, on whichever video workers
+are free (fpg_worker.videos); each task's time limits follow the stretch of video it covers
+(``video_time_limits``), a segment's for a segment, never the whole video's. They can still run
+past the visibility timeout, and Redis then hands the running task to a second worker; that
+delivery finds the task's lease held by the first (``jobstore.video_records``), and instead of
+running it again it re-sends itself ``VIDEO_LEASE_SECONDS`` later, until the first finishes or
+dies (its lease lapses and the delivery takes over). So a task runs on one worker at a time,
+while the visibility timeout stays short for photos.
 """
 
 import redis
@@ -33,11 +35,17 @@ from jobstore.settings import StoreSettings
 ANONYMIZE_TASK = "fpg.anonymize_image"
 QUEUE = "celery"  # Celery's default list in Redis; an autoscaler watches its length
 VISIBILITY_MARGIN_SECONDS = 60
-VIDEO_TASK = "fpg.video.anonymize"
+# A video's tasks, in the order they run: the gateway sends the first; each sends the next.
+VIDEO_TASK = "fpg.video.anonymize"  # plans the segments
+VIDEO_DETECT_TASK = "fpg.video.detect"  # one per segment
+VIDEO_TRACK_TASK = "fpg.video.track"
+VIDEO_WRITE_TASK = "fpg.video.write"  # one per segment
+VIDEO_JOIN_TASK = "fpg.video.join"
 VIDEO_QUEUE = "video"
-# A worker refreshes its lease on a video at every progress report (a few times a second) and
-# while it stores the result; one that has not for this long is taken for dead.
-VIDEO_LEASE_SECONDS = 60
+# A worker renews its lease on a video's task with every progress report (a few times a second)
+# and from a thread every quarter of this; one that has not for this long is taken for dead, and
+# a redelivery of its task (the worker process was killed) takes it over this much later.
+VIDEO_LEASE_SECONDS = 15
 # The processing time a second of video may take: the default profile runs at about a third of
 # real time on 960x540 (docs/video-benchmarks.md), 1080p takes about four times as long, and
 # the thorough profile longer still; the limit is there to stop a stuck task, not a slow one.
@@ -45,8 +53,14 @@ VIDEO_SECONDS_PER_SECOND = 40
 VIDEO_BASE_SECONDS = 120
 
 
+# The steps over a whole clip (planning, tracking, joining) demux, track boxes or copy packets,
+# decoding nothing: their time limits count this share of the clip as video to process.
+WHOLE_CLIP_SHARE = 0.05
+
+
 def video_time_limits(declared_seconds: float) -> tuple[int, int]:
-    """The soft and hard time limits of a video's task."""
+    """The soft and hard time limits of work on ``declared_seconds`` of video: a segment's task,
+    or, for the whole clip, how long its record must outlive its upload."""
     soft = VIDEO_BASE_SECONDS + round(VIDEO_SECONDS_PER_SECOND * declared_seconds)
     return soft, soft + VIDEO_BASE_SECONDS
 

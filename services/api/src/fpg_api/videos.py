@@ -22,8 +22,9 @@ from fpg_api.streamed_form import StreamedForm
 from fpg_api.video_schemas import VideoView
 from jobstore import audit_events
 from jobstore.blobs import input_key, report_key, result_key
+from jobstore.blobs.base import video_work_keys
 from jobstore.blobs.reader import open_blob
-from jobstore.celery_wiring import VIDEO_TASK, video_time_limits
+from jobstore.celery_wiring import VIDEO_TASK, WHOLE_CLIP_SHARE, video_time_limits
 from jobstore.records import JobStatus
 from jobstore.video_records import AudioChoice, VideoRecord
 
@@ -76,7 +77,8 @@ def accept_video(
             415, "unsupported_media_type", "not a video: an MP4, MOV, MKV, WebM or AVI is expected"
         )
     seconds, frames = _declared_length(services, video_id)
-    soft_limit, hard_limit = video_time_limits(seconds or settings.max_video_seconds)
+    length = seconds or settings.max_video_seconds
+    hard_limit = video_time_limits(length)[1]  # of the whole video's work, were it one task
     video = VideoRecord(
         id=video_id,
         params=params,
@@ -92,8 +94,9 @@ def accept_video(
     kept_seconds = settings.retention_seconds + hard_limit
     services.blobs.readable_for(input_key(video_id), kept_seconds)
     services.videos.create(video, kept_seconds)
+    plan_soft_limit, plan_hard_limit = video_time_limits(length * WHOLE_CLIP_SHARE)
     services.celery.send_task(
-        VIDEO_TASK, args=[video_id], soft_time_limit=soft_limit, time_limit=hard_limit
+        VIDEO_TASK, args=[video_id], soft_time_limit=plan_soft_limit, time_limit=plan_hard_limit
     )
     return video
 
@@ -153,7 +156,7 @@ def video_view(services: Services, video: VideoRecord) -> VideoView:
     never goes down (only ``done`` sets 100)."""
     running = video.status is JobStatus.RUNNING
     progress = (
-        services.videos.progress(video.id) if running or video.status is JobStatus.FAILED else None
+        services.videos.progress(video) if running or video.status is JobStatus.FAILED else None
     )
     view = VideoView(
         id=video.id,
@@ -161,7 +164,7 @@ def video_view(services: Services, video: VideoRecord) -> VideoView:
         filename=video.filename,
         stage=progress.stage if progress and running else None,
         frames_done=progress.frames_done if progress else 0,
-        frames_total=progress.frames_total if progress else video.declared_frames,
+        frames_total=progress.frames_total if progress else video.expected_frames,
         percent=progress.percent if progress else 0.0,
         frames_per_second=progress.frames_per_second if progress else None,
         seconds_left=progress.seconds_left if progress and running else None,
@@ -213,8 +216,13 @@ def report_response(services: Services, video: VideoRecord) -> Response:
 def purge_video(services: Services, video: VideoRecord, caller: Caller) -> None:
     """Record first (a worker on it stops at its next progress report and stores nothing), data
     keys next (no copy can be read from then on), files last."""
-    services.videos.delete(video.id)
-    stored = [input_key(video.id), result_key(video.id), report_key(video.id)]
+    services.videos.delete(video)
+    stored = [
+        input_key(video.id),
+        result_key(video.id),
+        report_key(video.id),
+        *video_work_keys(video.id, video.segments or 0),
+    ]
     destroyed = services.blobs.destroy_keys(*stored)
     services.blobs.delete(*stored)
     services.audit.append(

@@ -5,6 +5,7 @@ The detectors are built in each child process after the fork (``worker_process_i
 the parent before forking, the inference runtimes hang every child.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -17,9 +18,19 @@ from fpg_audit import AuditStore
 from fpg_worker.heartbeat import heartbeat_step
 from fpg_worker.processing import JobRunner
 from fpg_worker.settings import WorkerSettings
-from fpg_worker.videos import VideoBusyError, VideoRunner
+from fpg_worker.videos import NextTask, VideoBusyError, VideoRunner
 from jobstore.blobs import open_blob_store
-from jobstore.celery_wiring import ANONYMIZE_TASK, VIDEO_LEASE_SECONDS, VIDEO_TASK, make_celery
+from jobstore.celery_wiring import (
+    ANONYMIZE_TASK,
+    VIDEO_DETECT_TASK,
+    VIDEO_JOIN_TASK,
+    VIDEO_LEASE_SECONDS,
+    VIDEO_TASK,
+    VIDEO_TRACK_TASK,
+    VIDEO_WRITE_TASK,
+    make_celery,
+    video_time_limits,
+)
 from jobstore.heartbeats import Heartbeats
 from jobstore.logs import configure_json_logging
 from jobstore.metrics import MetricsStore
@@ -69,6 +80,7 @@ def build_video_runner(worker_settings: WorkerSettings, runner: JobRunner) -> Vi
         ),
         blobs=runner.blobs,
         anonymizer=runner.anonymizer,
+        segment_seconds=worker_settings.video_segment_seconds,
         scratch_dir=worker_settings.worker_scratch_dir,
         time_limit_errors=(SoftTimeLimitExceeded,),
         audit=runner.audit,
@@ -92,16 +104,49 @@ def anonymize_image(job_id: str) -> None:
     _runner.run(job_id)
 
 
-@app.task(name=VIDEO_TASK, bind=True, max_retries=None)
-def anonymize_video(self: Task, video_id: str) -> None:
-    """Sent with time limits scaled to the video (``celery_wiring.video_time_limits``). A second
-    delivery while another worker runs it (Redis's visibility timeout is shorter than a long
-    video) comes back later instead of running it twice."""
+def _run_video_step(task: Task, step: Callable[[VideoRunner], list[NextTask]]) -> None:
+    """Run one step of a video and send the steps it hands on, each with time limits for the
+    stretch of video it covers. A second delivery while another worker runs the same step
+    (Redis's visibility timeout is shorter than a long segment) comes back later instead of
+    running it twice."""
     global _runner, _video_runner
     if _video_runner is None:  # a solo or threaded pool has no worker_process_init
         _runner = _runner or build_runner(settings)
         _video_runner = build_video_runner(settings, _runner)
     try:
-        _video_runner.run(video_id)
+        next_tasks = step(_video_runner)
     except VideoBusyError as busy:
-        raise self.retry(countdown=VIDEO_LEASE_SECONDS, exc=busy) from busy
+        raise task.retry(countdown=VIDEO_LEASE_SECONDS, exc=busy) from busy
+    for next_task in next_tasks:
+        soft_limit, hard_limit = video_time_limits(next_task.video_seconds)
+        app.send_task(
+            next_task.name,
+            args=list(next_task.args),
+            soft_time_limit=soft_limit,
+            time_limit=hard_limit,
+        )
+
+
+@app.task(name=VIDEO_TASK, bind=True, max_retries=None)
+def plan_video(self: Task, video_id: str) -> None:
+    _run_video_step(self, lambda runner: runner.plan(video_id))
+
+
+@app.task(name=VIDEO_DETECT_TASK, bind=True, max_retries=None)
+def detect_video_segment(self: Task, video_id: str, segment: int) -> None:
+    _run_video_step(self, lambda runner: runner.detect(video_id, segment))
+
+
+@app.task(name=VIDEO_TRACK_TASK, bind=True, max_retries=None)
+def track_video(self: Task, video_id: str) -> None:
+    _run_video_step(self, lambda runner: runner.track(video_id))
+
+
+@app.task(name=VIDEO_WRITE_TASK, bind=True, max_retries=None)
+def write_video_segment(self: Task, video_id: str, segment: int) -> None:
+    _run_video_step(self, lambda runner: runner.write(video_id, segment))
+
+
+@app.task(name=VIDEO_JOIN_TASK, bind=True, max_retries=None)
+def join_video(self: Task, video_id: str) -> None:
+    _run_video_step(self, lambda runner: runner.join(video_id))

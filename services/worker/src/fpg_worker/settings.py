@@ -25,6 +25,13 @@ class WorkerSettings(StoreSettings, AuditSettings):
         description="A worker counts as alive this long after its latest heartbeat; it beats "
         "three times as often.",
     )
+    video_segment_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A video is cut at keyframes into segments of about this many seconds, "
+        "detected and written by as many tasks, on any free video worker: shorter segments "
+        "spread a video over more workers, and each costs a seek and an encoder start.",
+    )
     worker_scratch_dir: Path | None = Field(
         default=None,
         description="Where a video's anonymized output is written before it is stored (as large "

@@ -57,6 +57,34 @@ def report_key(video_id: str) -> str:
     return f"{video_id}:report"
 
 
+# What a video's tasks hand each other (fpg_worker.videos): its plan, each segment's detections
+# and encoded part, the whole clip's tracked scan. Face boxes and anonymized pictures, encrypted
+# like the rest, and removed once the video is done, failed or deleted.
+
+
+def plan_key(video_id: str) -> str:
+    return f"{video_id}:plan"
+
+
+def scan_key(video_id: str) -> str:
+    return f"{video_id}:scan"
+
+
+def detections_key(video_id: str, segment: int) -> str:
+    return f"{video_id}:detections-{segment}"
+
+
+def part_key(video_id: str, segment: int) -> str:
+    return f"{video_id}:part-{segment}"
+
+
+def video_work_keys(video_id: str, segments: int) -> list[str]:
+    per_segment = [
+        key(video_id, segment) for segment in range(segments) for key in (detections_key, part_key)
+    ]
+    return [plan_key(video_id), scan_key(video_id), *per_segment]
+
+
 def archive_key(batch_id: str) -> str:
     """A batch's ZIP as uploaded: its jobs read their entries from it (``batch_archives``)."""
     return f"{batch_id}:archive"
