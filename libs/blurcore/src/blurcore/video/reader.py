@@ -8,6 +8,7 @@ fewer frames than its plan counted, raises: a partly anonymized video is never w
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -75,8 +76,7 @@ def quarter_turns(frame: av.video.frame.VideoFrame) -> int:
     return round(frame.rotation / 90) % 4
 
 
-def to_picture(frame: av.video.frame.VideoFrame, index: int) -> Picture:
-    assert frame.pts is not None
+def to_picture(frame: av.video.frame.VideoFrame, index: int, pts: int) -> Picture:
     colour = ColourDescription.of(frame)
     stored = frame.to_ndarray(
         format="bgr24",
@@ -84,8 +84,8 @@ def to_picture(frame: av.video.frame.VideoFrame, index: int) -> Picture:
         src_color_range=2 if colour.full_range else 1,
     )
     upright = np.ascontiguousarray(np.rot90(stored, quarter_turns(frame)), dtype=np.uint8)
-    time = float(frame.time) if frame.time is not None else 0.0
-    return Picture(index=index, pts=frame.pts, time=time, pixels=upright, colour=colour)
+    time = float(pts * frame.time_base) if frame.time_base is not None else 0.0
+    return Picture(index=index, pts=pts, time=time, pixels=upright, colour=colour)
 
 
 def pictures(
@@ -114,12 +114,20 @@ def _segment_pictures(
     video.thread_type = "SLICE" if warming_up else "AUTO"
     if segment.index:  # the first segment is read from the file's start, keyframe or not
         container.seek(segment.decode_from_pts, stream=video, backward=True)
+    # AVI stores no presentation timestamps: FFmpeg numbers its packets in decoding order, and a
+    # decoder that reorders frames (B-frames) hands them out with those numbers, out of order.
+    # Frames come out in display order, so there the k-th frame takes the k-th smallest number
+    # of the packets fed (the numbers the plan counted).
+    restamped = container.format.name == "avi"
+    numbers: list[int] = []
     produced = 0
     for packet in container.demux(video):
         # Shown before the keyframe decoding starts at: an earlier GOP where the seek landed
         # early, or an open GOP's leading pictures, which refer to the GOP before it.
         if packet.pts is not None and packet.pts < segment.decode_from_pts:
             continue
+        if restamped and packet.pts is not None:
+            heapq.heappush(numbers, packet.pts)
         try:
             frames = packet.decode()
         except av.error.FFmpegError:
@@ -130,11 +138,12 @@ def _segment_pictures(
             raise
         for frame in frames:
             assert isinstance(frame, av.video.frame.VideoFrame)
-            if frame.pts is None or not segment.holds(frame.pts):
+            pts = heapq.heappop(numbers) if restamped and numbers else frame.pts
+            if pts is None or not segment.holds(pts):
                 continue
             if frame.is_corrupt:
                 raise UnsupportedVideoError("the video does not decode cleanly: a corrupt frame")
-            yield to_picture(frame, segment.first_frame + produced)
+            yield to_picture(frame, segment.first_frame + produced, pts)
             produced += 1
             if produced == segment.frames:
                 return
