@@ -7,7 +7,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: help install redis-if-none-answers run test-tools test lint bench bench-video bench-scaling bench-load eval deploy-check images clean
+.PHONY: help install redis-if-none-answers run test-tools test lint bench bench-video bench-scaling bench-video-scaling bench-load eval deploy-check images clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -74,6 +74,10 @@ bench-video: $(STAMP) ## Videos side by side with deface (quality, speed, memory
 bench-scaling: $(STAMP) ## Service and library at 1, 2, 4, ... processes up to the core count; writes docs/scaling.md
 	@$(call apt_install,$(BENCH_PACKAGES))
 	UV=$(UV) $(VENV)/bin/python -m bench.scaling_bench --dataset $(DATASET) --out docs/scaling.md
+
+bench-video-scaling: $(STAMP) ## One 10-minute 1080p recording through the service on 1, 2, 4, ... worker processes, beside the library; writes docs/video-scaling.md
+	@$(call apt_install,$(BENCH_PACKAGES))
+	$(VENV)/bin/python -m bench.video_scaling --out docs/video-scaling.md $(VIDEO_SCALING_OPTIONS)
 
 bench-load: $(STAMP) ## 5,000 images through a local stack with hey: errors, latency, memory growth; writes docs/reliability.md
 	@$(call apt_install,$(LOAD_BENCH_PACKAGES))
