@@ -19,6 +19,7 @@ import yaml
 
 from blurcore.image_memory import memory_budget
 from fpg_api.settings import GatewaySettings
+from fpg_worker.settings import WorkerSettings
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -34,10 +35,6 @@ Doc = dict[str, Any]
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 # Read by the image's CMD (deploy/docker/Dockerfile), not by a pydantic settings class.
 IMAGE_ONLY_ENV = {"FPG_WORKER_CONCURRENCY", "FPG_WORKER_QUEUES"}
-# A video setting agreed for issue 16 that no settings class declares yet (videos are not split
-# into segments yet): accepted by name; once one declares it, validated like every other.
-VIDEO_SETTINGS = {"FPG_VIDEO_SEGMENT_SECONDS"}
-DEFAULT_VIDEO_SEGMENT_SECONDS = 60
 
 
 # A worker's memory as measured (docs/reliability.md, "Memory per image"): the Celery parent and
@@ -60,8 +57,10 @@ def worker_memory_needed(concurrency: int, max_pixels: int) -> int:
 VIDEO_PROCESS_BYTES = 230 * 2**20
 VIDEO_PROCESS_BYTES_PER_MEGAPIXEL = (415 + 47) * 2**20
 VIDEO_SIZED_FOR_PIXELS = 1920 * 1080
-# Scratch: 26.1 MB of output per minute of 960x540 measured; taken by pixels to 4K (x16), and
-# room for two segments (the one being stored while the next is encoded).
+# Scratch: 26.1 MB of output per minute of 960x540 measured; taken by pixels to 4K (x16). A
+# process writes one segment's part at a time (encoded, stored from the file, removed), and a
+# segment runs to the first keyframe FPG_VIDEO_SEGMENT_SECONDS after its start: room for two
+# takes a keyframe interval as long as the segment itself.
 VIDEO_OUTPUT_BYTES_PER_MINUTE = 26_100_000 * 16
 SEGMENTS_ON_SCRATCH = 2
 
@@ -71,9 +70,17 @@ def video_worker_memory_needed(concurrency: int, pixels: int = VIDEO_SIZED_FOR_P
     return WORKER_PARENT_AND_PROBE_BYTES + concurrency * per_process * 11 // 10
 
 
-def video_scratch_needed(concurrency: int, segment_seconds: int) -> int:
-    per_segment = VIDEO_OUTPUT_BYTES_PER_MINUTE * segment_seconds // 60
-    return concurrency * SEGMENTS_ON_SCRATCH * per_segment
+def video_scratch_needed(concurrency: int, segment_seconds: float) -> int:
+    per_segment = VIDEO_OUTPUT_BYTES_PER_MINUTE * segment_seconds / 60
+    return round(concurrency * SEGMENTS_ON_SCRATCH * per_segment)
+
+
+def video_segment_seconds(env: dict[str, str | None]) -> float:
+    """The segment length of a video worker with this environment: FPG_VIDEO_SEGMENT_SECONDS
+    (whose value the settings checks validate), or the code's default."""
+    value = env.get("FPG_VIDEO_SEGMENT_SECONDS")
+    default = WorkerSettings.model_fields["video_segment_seconds"].default
+    return float(value or default)
 
 
 def kubectl() -> str | None:

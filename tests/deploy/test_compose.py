@@ -14,12 +14,10 @@ from jobstore.celery_wiring import QUEUE, VIDEO_QUEUE, video_time_limits
 from jobstore.settings import StoreSettings
 
 from .manifests import (
-    DEFAULT_VIDEO_SEGMENT_SECONDS,
     DEPLOY,
     DOCKERFILE,
     IMAGE_ONLY_ENV,
     NGINX_CONF,
-    VIDEO_SETTINGS,
     Doc,
     compose_default,
     dockerfile_stages,
@@ -34,6 +32,7 @@ from .manifests import (
     project_version,
     size_bytes,
     video_scratch_needed,
+    video_segment_seconds,
     video_worker_memory_needed,
     worker_memory_needed,
     worker_queues,
@@ -123,7 +122,7 @@ def settings_violations(compose: Doc) -> list[str]:
     problems = []
     models = {"gateway": GatewaySettings, "worker": WorkerSettings}
     fields = {name for model in models.values() for name in model.model_fields}
-    known = {f"FPG_{name.upper()}" for name in fields} | IMAGE_ONLY_ENV | VIDEO_SETTINGS
+    known = {f"FPG_{name.upper()}" for name in fields} | IMAGE_ONLY_ENV
     shared = None
     for name, target in SERVICES.items():
         model = models[target]
@@ -365,7 +364,7 @@ def video_worker_violations(compose: Doc) -> list[str]:
         None,
     )
     size = re.search(r"size=(\w+)", scratch or "")
-    segment = int(env.get("FPG_VIDEO_SEGMENT_SECONDS", DEFAULT_VIDEO_SEGMENT_SECONDS))
+    segment = video_segment_seconds(dict(env))
     if size is None:
         problems.append("FPG_WORKER_SCRATCH_DIR is not a tmpfs with a size")
     elif size_bytes(size.group(1)) < video_scratch_needed(concurrency, segment):
@@ -448,6 +447,10 @@ BREAKS: dict[str, tuple[str, Callable[[Doc], object]]] = {
         lambda c: c["services"]["worker"]["environment"].update(FPG_MAX_PIXELS="200000000"),
     ),
     "typo": ("settings", lambda c: c["services"]["worker"]["environment"].update(FPG_RETENTION=1)),
+    "segments of no length": (
+        "settings",
+        lambda c: _video_env(c).update(FPG_VIDEO_SEGMENT_SECONDS="0"),
+    ),
     "redis forgets": (
         "redis",
         lambda c: c["services"]["redis"]["command"].remove("--appendfsync"),

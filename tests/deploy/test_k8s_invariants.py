@@ -20,11 +20,9 @@ from jobstore.celery_wiring import QUEUE, VIDEO_QUEUE, make_celery, video_time_l
 from jobstore.settings import StoreSettings
 
 from .manifests import (
-    DEFAULT_VIDEO_SEGMENT_SECONDS,
     IMAGE_ONLY_ENV,
     INTERNET,
     OVERLAYS,
-    VIDEO_SETTINGS,
     Doc,
     Peer,
     Workload,
@@ -49,6 +47,7 @@ from .manifests import (
     security_violations,
     size_bytes,
     video_scratch_needed,
+    video_segment_seconds,
     video_worker_memory_needed,
     worker_memory_needed,
     worker_queues,
@@ -134,7 +133,7 @@ def settings_violations(docs: list[Doc]) -> list[str]:
     models = {"fpg-gateway": GatewaySettings, "fpg-worker": WorkerSettings}
     # One ConfigMap feeds all, so a worker may see a gateway-only setting and the reverse.
     fields = {name for model in models.values() for name in model.model_fields}
-    known = {f"FPG_{name.upper()}" for name in fields} | IMAGE_ONLY_ENV | VIDEO_SETTINGS
+    known = {f"FPG_{name.upper()}" for name in fields} | IMAGE_ONLY_ENV
     for name, image in SERVICES.items():
         model = models[image]
         env = fpg_env(docs, image, name)
@@ -543,7 +542,7 @@ def queue_violations(docs: list[Doc]) -> list[str]:
     return problems
 
 
-def segment_hard_time_limit(segment_seconds: int) -> int:
+def segment_hard_time_limit(segment_seconds: float) -> int:
     """The hard time limit the worker gives one segment's task."""
     return video_time_limits(segment_seconds)[1]
 
@@ -569,7 +568,7 @@ def video_worker_violations(docs: list[Doc]) -> list[str]:
         problems.append(f"video worker concurrency {concurrency} does not fit its CPU limit")
     scratch = _scratch_volume(load, env.get("FPG_WORKER_SCRATCH_DIR"))
     size_limit = (scratch or {}).get("emptyDir", {}).get("sizeLimit")
-    segment = int(env.get("FPG_VIDEO_SEGMENT_SECONDS") or DEFAULT_VIDEO_SEGMENT_SECONDS)
+    segment = video_segment_seconds(env)
     if size_limit is None:
         problems.append("FPG_WORKER_SCRATCH_DIR is not an emptyDir with a sizeLimit")
     elif memory_bytes(size_limit) < video_scratch_needed(concurrency, segment):
@@ -644,6 +643,8 @@ def test_settings_configmap_holds_the_code_defaults(rendered):
             assert env[f"FPG_{name.upper()}"] == str(default(StoreSettings, name))
         for name in ("max_image_bytes", "max_batch_bytes", "max_video_bytes", "max_video_seconds"):
             assert float(env[f"FPG_{name.upper()}"] or 0) == default(GatewaySettings, name)
+        segment_seconds = default(WorkerSettings, "video_segment_seconds")
+        assert float(env["FPG_VIDEO_SEGMENT_SECONDS"] or 0) == segment_seconds
 
 
 # ---------------------------------------------------------------------------------------------
@@ -737,6 +738,10 @@ BREAKS: dict[str, tuple[str, Callable[[list[Doc]], object]]] = {
     ),
     "misspelt setting": ("settings", lambda d: _configmap(d).update(FPG_TASK_HARD_LIMIT="150")),
     "invalid setting": ("settings", lambda d: _configmap(d).update(FPG_RETENTION_SECONDS="10")),
+    "segments of no length": (
+        "settings",
+        lambda d: _configmap(d).update(FPG_VIDEO_SEGMENT_SECONDS="0"),
+    ),
     "blobs in Redis": ("settings", lambda d: _configmap(d).update(FPG_BLOB_URL="redis://r:6379")),
     "redis url host": (
         "redis url",
