@@ -3,15 +3,23 @@
 
 import io
 import json
+import os
 import zipfile
 
 import pytest
 
 from blurcore import AnonymizeParams
-from fpg_api.batch_report import REPORT_NAME, batch_progress, report_images, result_zip
+from fpg_api.batch_report import (
+    REPORT_NAME,
+    BatchJobs,
+    batch_progress,
+    report_images,
+    result_zip,
+)
 from jobstore.blobs import result_key
 from jobstore.blobs.directory import DirectoryBlobStore
 from jobstore.records import BatchEntry, BatchRecord, JobRecord, JobStatus
+from jobstore.video_records import VideoRecord
 
 REGIONS = [[10.0, 20.0, 30.0, 40.0, 0.9]]
 
@@ -76,6 +84,8 @@ def test_report_images_give_every_file_its_status_and_regions(batch, jobs):
         "status": "done",
         "faces": 2,
         "boxes": REGIONS,
+        "frames": None,
+        "tracks": None,
         "input_sha256": None,
         "output_sha256": "o" * 64,
         "error": None,
@@ -107,7 +117,7 @@ def test_result_zip_holds_the_done_images_under_their_paths_and_the_report(tmp_p
     results.put(result_key(kept.id), b"anonymized", 60)
 
     archive = zipfile.ZipFile(
-        io.BytesIO(result_zip(batch, {kept.id: kept, lost.id: None}, results))
+        io.BytesIO(b"".join(result_zip(batch, {kept.id: kept, lost.id: None}, results)))
     )
 
     assert sorted(archive.namelist()) == [REPORT_NAME, "team/kept.jpg"]
@@ -126,9 +136,68 @@ def test_result_zip_reports_a_result_that_expired_before_download(tmp_path):
     batch = _batch(BatchEntry(path="a.jpg", job_id=job.id))
 
     archive = zipfile.ZipFile(
-        io.BytesIO(result_zip(batch, {job.id: job}, DirectoryBlobStore(tmp_path)))
+        io.BytesIO(b"".join(result_zip(batch, {job.id: job}, DirectoryBlobStore(tmp_path))))
     )
 
     assert archive.namelist() == [REPORT_NAME]
     (image,) = json.loads(archive.read(REPORT_NAME))["images"]
     assert (image["status"], image["error"]) == ("expired", "result expired before download")
+
+
+def _video(number: int, status: JobStatus, **fields: object) -> VideoRecord:
+    return VideoRecord(
+        id=f"{number:032x}",
+        params=AnonymizeParams(),
+        filename=f"{number}.mp4",
+        suffix=".mp4",
+        content_type="video/mp4",
+        declared_frames=0,
+        status=status,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def test_a_video_of_a_batch_is_counted_and_reported_with_its_frames_and_tracks(tmp_path):
+    photo = _job(1, JobStatus.DONE, faces=1, regions=REGIONS)
+    video = _video(2, JobStatus.DONE, faces=80, frames=40, tracks=2, output_sha256="v" * 64)
+    running = _video(3, JobStatus.RUNNING)
+    batch = _batch(
+        BatchEntry(path="a.jpg", job_id=photo.id),
+        BatchEntry(path="clips/b.mp4", video_id=video.id),
+        BatchEntry(path="clips/c.mp4", video_id=running.id),
+    )
+    jobs: BatchJobs = {photo.id: photo, video.id: video, running.id: running}
+
+    progress = batch_progress(batch, jobs)
+
+    assert (progress.done, progress.pending, progress.faces, progress.finished) == (2, 1, 81, False)
+    line = report_images(batch, jobs)[1]
+    assert line.model_dump() == {
+        "path": "clips/b.mp4",
+        "job_id": video.id,
+        "status": "done",
+        "faces": 80,
+        "boxes": [],
+        "frames": 40,
+        "tracks": 2,
+        "input_sha256": None,
+        "output_sha256": "v" * 64,
+        "error": None,
+    }
+
+
+def test_result_zip_streams_a_video_a_stored_chunk_at_a_time(tmp_path):
+    """A video goes into the ZIP as the store gives it: no chunk of the answer much larger than
+    the store's (1 MiB), whatever the video's size."""
+    video = _video(2, JobStatus.DONE, faces=1, frames=1, tracks=1)
+    batch = _batch(BatchEntry(path="clips/b.mp4", video_id=video.id))
+    results = DirectoryBlobStore(tmp_path)
+    data = os.urandom(8 * 1024 * 1024 + 3)
+    results.put(result_key(video.id), data, 60)
+
+    chunks = list(result_zip(batch, {video.id: video}, results))
+
+    assert max(len(chunk) for chunk in chunks) < 1024 * 1024 + 1024
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
+    assert archive.namelist() == ["clips/b.mp4", REPORT_NAME]
+    assert archive.read("clips/b.mp4") == data

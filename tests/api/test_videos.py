@@ -16,9 +16,9 @@ import pytest
 from celery import Celery
 
 from blurcore import AnonymizeParams
+from blurcore.video.containers import AVI, MATROSKA, MP4, QUICKTIME, WEBM, container_kind
 from fpg_api.main import create_app, record_expiries
 from fpg_api.settings import GatewaySettings, upload_memory
-from fpg_api.videos import AVI, MATROSKA, MP4, QUICKTIME, WEBM, container_kind
 from fpg_audit import AuditEvent, AuditStore, Role
 from jobstore.blobs import result_key
 from jobstore.celery_wiring import (

@@ -17,12 +17,14 @@ from blurcore.archive import (
     EntryLocation,
     archive_entries,
     declared_inflation,
-    entry_is_image_candidate,
+    entry_chunks,
+    entry_kind,
     inflation_budget,
     judged_entries,
     read_entry,
 )
 from blurcore.errors import ArchiveEntryError, ArchiveTooLargeError
+from blurcore.video.containers import MATROSKA, MP4, QUICKTIME
 
 from ..conftest import with_raw_name, zip_of
 
@@ -140,6 +142,22 @@ def test_read_entry_reads_the_entry_at_its_location_alone(astronaut_jpeg):
         read_entry(io.BytesIO(upload), "b.jpg", location, max_bytes=len(astronaut_jpeg) - 1)
 
 
+def test_entry_chunks_stream_an_entry_within_the_same_bounds():
+    data = os.urandom(3 * MIB + 5)
+    upload = zip_of({"a.mp4": data}, zipfile.ZIP_DEFLATED)
+    location = located(upload, "a.mp4")
+    chunks = list(entry_chunks(io.BytesIO(upload), "a.mp4", location, max_bytes=4 * MIB))
+    assert b"".join(chunks) == data
+    assert max(len(chunk) for chunk in chunks) <= MIB
+    with pytest.raises(ArchiveEntryError, match="entry too large"):
+        list(entry_chunks(io.BytesIO(upload), "a.mp4", location, max_bytes=3 * MIB))
+    lying = declaring(zip_of({"a.mp4": bytes(64 * MIB)}, zipfile.ZIP_DEFLATED), 1000)
+    zipped = CountingFile(lying)
+    with pytest.raises(ArchiveEntryError, match="Bad CRC-32"):
+        list(entry_chunks(zipped, "a.mp4", located(lying, "a.mp4"), max_bytes=MIB))
+    assert zipped.bytes_read < 16 * 1024
+
+
 def test_read_entry_at_a_location_holding_no_entry_fails_with_the_reason(astronaut_jpeg):
     upload = zip_of({"a.jpg": astronaut_jpeg})
     location = dataclasses.replace(located(upload, "a.jpg"), header_offset=100)
@@ -181,12 +199,22 @@ def test_an_entry_is_classified_by_its_name_or_a_short_prefix(astronaut_jpeg):
             "photo": astronaut_jpeg,
             "notes.txt": os.urandom(4 * MIB),
             "named.jpg": b"not an image at all",
+            "clip": b"\x00\x00\x00\x14ftypqt  " + os.urandom(4 * MIB),
+            "lesson.mp4": b"\x1a\x45\xdf\xa3\xa3\x42\x86\x81\x01\x42\x82\x88matroska",
+            "damaged.m4v": b"garbage",
         },
         zipfile.ZIP_DEFLATED,
     )
     zipped = CountingFile(upload)
     with zipfile.ZipFile(zipped) as archive:
         before = zipped.bytes_read
-        candidates = {e.name: entry_is_image_candidate(archive, e) for e in judged_entries(archive)}
-    assert candidates == {"photo": True, "notes.txt": False, "named.jpg": True}
+        kinds = {e.name: entry_kind(archive, e) for e in judged_entries(archive)}
+    assert kinds == {
+        "photo": "image",
+        "notes.txt": None,
+        "named.jpg": "image",
+        "clip": QUICKTIME,  # by its first bytes
+        "lesson.mp4": MATROSKA,  # its first bytes over its name
+        "damaged.m4v": MP4,  # by its name: tried, and failed with the reason
+    }
     assert zipped.bytes_read - before < 64 * 1024

@@ -13,12 +13,14 @@ import unicodedata
 import zipfile
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import IO, Literal
 
 from blurcore import imageio
 from blurcore.errors import ArchiveEntryError, ArchiveTooLargeError
+from blurcore.video.containers import SNIFFED_BYTES, ContainerKind, container_kind, named_container
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
 MAX_ZIP_ENTRY_BYTES = 256 * 1024 * 1024
@@ -43,12 +45,11 @@ _INFLATE_CHUNK_BYTES = 1024 * 1024
 # name and the extra field that come between it and the entry's data.
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 _LOCAL_HEADER_SIGNATURE = b"PK\x03\x04"
-# Enough of an entry for ``imageio.sniff_format`` to recognise an image by its first bytes.
-SNIFF_BYTES = 16
 _DRIVE_LETTER = re.compile(r"[A-Za-z]:")
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 Status = Literal["done", "failed", "skipped"]
+EntryKind = Literal["image"] | ContainerKind  # what a ZIP entry is tried as (``entry_kind``)
 
 
 def is_image_candidate(name: str, data: bytes) -> bool:
@@ -61,17 +62,22 @@ def _named_like_image(name: str) -> bool:
     return PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
 
 
-def entry_is_image_candidate(archive: zipfile.ZipFile, entry: "JudgedEntry") -> bool:
-    """``is_image_candidate`` for an entry still in its ZIP: its name, else its first
-    ``SNIFF_BYTES`` (a read of one short prefix, never the whole entry). ArchiveEntryError when
-    even those cannot be read."""
+def entry_kind(archive: zipfile.ZipFile, entry: "JudgedEntry") -> EntryKind | None:
+    """What an entry still in its ZIP is worth trying as: an image (``is_image_candidate``), a
+    video of the container its first bytes announce (else of the one its name says: a damaged
+    video fails loudly rather than being skipped), or neither. Reads one short prefix
+    (``SNIFFED_BYTES``) of entries not named like images, never a whole entry;
+    ArchiveEntryError when even that cannot be read."""
     if _named_like_image(entry.name):
-        return True
+        return "image"
     try:
         with archive.open(entry.info) as stream:
-            return imageio.sniff_format(stream.read(SNIFF_BYTES)) is not None
+            head = stream.read(SNIFFED_BYTES)
     except _ZIP_ENTRY_ERRORS as error:
         raise ArchiveEntryError(f"unreadable entry: {error}") from error
+    if imageio.sniff_format(head) is not None:
+        return "image"
+    return container_kind(head) or named_container(entry.name)
 
 
 def declared_inflation(archive: zipfile.ZipFile) -> int:
@@ -261,6 +267,34 @@ def read_entry(archive: IO[bytes], name: str, location: EntryLocation, max_bytes
     ArchiveEntryError with the reason instead of inflating further. The one read asks for the
     declared size and a byte: zipfile inflates as much as a read asks for (at least 4 KiB)
     before it cuts at the declared size."""
+    with _entry_stream(archive, name, location, max_bytes) as stream:
+        data = _entry_read(stream, location.file_size + 1)
+    if len(data) > location.file_size:  # zipfile gave more than declared: never trusted further
+        raise ArchiveEntryError("entry inflates beyond its declared size")
+    return data
+
+
+def entry_chunks(
+    archive: IO[bytes], name: str, location: EntryLocation, max_bytes: int
+) -> Iterator[bytes]:
+    """``read_entry`` a chunk at a time, for an entry too large to hold (a video): the same
+    bounds, the CRC checked at the declared size, ArchiveEntryError raised from the iteration."""
+    with _entry_stream(archive, name, location, max_bytes) as stream:
+        left = location.file_size
+        # Each read asks for no more than the declared rest and a byte (see ``read_entry``).
+        while chunk := _entry_read(stream, min(_INFLATE_CHUNK_BYTES, left + 1)):
+            left -= len(chunk)
+            if left < 0:
+                raise ArchiveEntryError("entry inflates beyond its declared size")
+            yield chunk
+
+
+@contextmanager
+def _entry_stream(
+    archive: IO[bytes], name: str, location: EntryLocation, max_bytes: int
+) -> Iterator[zipfile.ZipExtFile]:
+    """The entry's inflating stream, from its local header on; its reads go through
+    ``_entry_read``, which turns zipfile's errors into ArchiveEntryError."""
     info = location.zip_info(name)
     verdict = _unreadable_verdict(info, max_bytes)
     if verdict is not None:
@@ -272,13 +306,18 @@ def read_entry(archive: IO[bytes], name: str, location: EntryLocation, max_bytes
             raise zipfile.BadZipFile("no local header where the central directory says")
         name_length, extra_length = _LOCAL_HEADER.unpack(header)[-2:]
         archive.seek(name_length + extra_length, io.SEEK_CUR)
-        with zipfile.ZipExtFile(archive, "r", info) as stream:
-            data = stream.read(location.file_size + 1)
+        stream = zipfile.ZipExtFile(archive, "r", info)
     except _ZIP_ENTRY_ERRORS as error:
         raise ArchiveEntryError(f"unreadable entry: {error}") from error
-    if len(data) > location.file_size:  # zipfile gave more than declared: never trusted further
-        raise ArchiveEntryError("entry inflates beyond its declared size")
-    return data
+    with stream:
+        yield stream
+
+
+def _entry_read(stream: zipfile.ZipExtFile, size: int) -> bytes:
+    try:
+        return stream.read(size)
+    except _ZIP_ENTRY_ERRORS as error:
+        raise ArchiveEntryError(f"unreadable entry: {error}") from error
 
 
 def _escaped(name: str) -> str:

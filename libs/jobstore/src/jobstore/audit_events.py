@@ -85,6 +85,17 @@ def original_deleted(job: Upload) -> AuditEvent:
     )
 
 
+def entry_deleted(video_id: str, batch_id: str) -> AuditEvent:
+    """A video's entry of its batch's ZIP deleted with the ZIP: the video's copy of it has an
+    ``original_deleted`` of its own, when the video is done or failed."""
+    return AuditEvent(
+        event="original_deleted",
+        job_id=video_id,
+        batch_id=batch_id,
+        reason="its entry of the batch's ZIP deleted with the ZIP (a video works on a copy)",
+    )
+
+
 def result_deleted(job: Upload) -> AuditEvent:
     """A result discarded because its job was deleted while a worker processed it."""
     return AuditEvent(
@@ -110,7 +121,7 @@ def result_expired(image: AuditRecord) -> AuditEvent:
 def job_deleted(job: Upload, key_id: str | None, client: str | None) -> AuditEvent:
     """Every stored byte of the job purged on request of ``key_id`` from ``client``; but for a
     job of a batch, its original, an entry of the batch's ZIP that goes with the ZIP."""
-    in_batch_zip = isinstance(job, JobRecord) and job.archive_entry is not None
+    in_batch_zip = job.archive_entry is not None
     return AuditEvent(
         event="job_deleted",
         job_id=job.id,
@@ -136,11 +147,12 @@ def keys_destroyed(job_id: str | None, batch_id: str | None, destroyed: int) -> 
 
 
 def batch_deleted(batch: BatchRecord, key_id: str | None, client: str | None) -> AuditEvent:
-    """Every job of the batch purged on request of ``key_id`` from ``client``."""
+    """Every job and video of the batch purged on request of ``key_id`` from ``client``."""
+    videos = f" and {len(batch.video_ids)} videos'" if batch.video_ids else ""
     return AuditEvent(
         event="batch_deleted",
         batch_id=batch.id,
-        reason=f"deleted on request: {len(batch.job_ids)} jobs' originals, results and "
+        reason=f"deleted on request: {len(batch.job_ids)} jobs'{videos} originals, results and "
         "records purged",
         key_id=key_id,
         client=client,

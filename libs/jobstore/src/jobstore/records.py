@@ -26,10 +26,11 @@ FINISHED = frozenset({JobStatus.DONE, JobStatus.FAILED})
 
 
 class ArchiveEntryRef(BaseModel):
-    """Where a job of a batch finds its image: an entry of the batch's ZIP, stored as uploaded."""
+    """Where a job or video of a batch finds its original: an entry of the batch's ZIP, stored
+    as uploaded."""
 
     location: EntryLocation  # as the central directory declared it when the gateway judged it
-    max_bytes: int  # the per-image limit it was judged by: the most a worker inflates of it
+    max_bytes: int  # the per-image (or video) limit it was judged by: the most read of it
 
 
 class JobRecord(BaseModel):
@@ -58,10 +59,12 @@ class JobRecord(BaseModel):
 
 
 class BatchEntry(BaseModel):
-    """One file of an uploaded ZIP: a job when it is an image, else the reason it is not."""
+    """One file of an uploaded ZIP: a job when it is an image, a video when it is one, else the
+    reason it is neither."""
 
     path: str
     job_id: str | None = None
+    video_id: str | None = None
     status: Literal["skipped", "failed"] | None = None
     error: str | None = None
 
@@ -78,6 +81,10 @@ class BatchRecord(BaseModel):
     @property
     def job_ids(self) -> list[str]:
         return [entry.job_id for entry in self.entries if entry.job_id]
+
+    @property
+    def video_ids(self) -> list[str]:
+        return [entry.video_id for entry in self.entries if entry.video_id]
 
 
 # KEYS: the job record, its "finished" list, the cache entry; ARGV: the record, the retention,
@@ -227,20 +234,21 @@ class RecordStore:
     def _hold_key(self, batch_id: str) -> str:
         return f"{self._prefix}:archive-hold:{batch_id}"
 
-    def hold_archive(self, batch_id: str, job_ids: list[str]) -> None:
-        """The batch's stored ZIP is needed until each of ``job_ids`` is counted off: a set of
-        those ids and ``ARCHIVE_HELD``, which stays until the archive is destroyed."""
+    def hold_archive(self, batch_id: str, reader_ids: list[str]) -> None:
+        """The batch's stored ZIP is needed until each of ``reader_ids`` (its jobs, and its
+        videos until copied out) is counted off: a set of those ids and ``ARCHIVE_HELD``, which
+        stays until the archive is destroyed."""
         with self._client.pipeline() as pipe:
-            pipe.sadd(self._hold_key(batch_id), ARCHIVE_HELD, *job_ids)
+            pipe.sadd(self._hold_key(batch_id), ARCHIVE_HELD, *reader_ids)
             pipe.expire(self._hold_key(batch_id), self.retention_seconds)
             pipe.execute()
 
     def count_off(self, batch_id: str, job_id: str) -> bool:
-        """The job no longer needs its batch's archive (it finished, or was deleted); True when
-        no job does and the archive is still held: it is due for destruction, then
-        ``release_archive``. Counting a job off twice counts it once (a set removal), and until
-        the release every later call answers True again, so a worker that died before the
-        destruction leaves it to the next one."""
+        """The job (or video) no longer needs its batch's archive (it finished, was copied out,
+        or was deleted); True when none does and the archive is still held: it is due for
+        destruction, then ``release_archive``. Counting a job off twice counts it once (a set
+        removal), and until the release every later call answers True again, so a worker that
+        died before the destruction leaves it to the next one."""
         due = self._count_off_script(keys=[self._hold_key(batch_id)], args=[job_id, ARCHIVE_HELD])
         return bool(due)
 

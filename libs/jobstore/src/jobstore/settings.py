@@ -36,6 +36,12 @@ class StoreSettings(BaseSettings):
         "so are images whose decoded pixels take more memory than 8-bit RGBA at this many pixels "
         "(blurcore.image_memory): this sizes a worker process's memory.",
     )
+    max_video_seconds: float = Field(
+        default=14400.0,
+        gt=0,
+        description="Longest video, as its container header declares it, judged before any "
+        "frame is decoded: by the gateway for an upload, by the worker for a video of a ZIP.",
+    )
     task_soft_time_limit: int = Field(
         default=120, ge=1, description="Seconds before a task is told to stop."
     )

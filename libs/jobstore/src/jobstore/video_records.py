@@ -21,7 +21,7 @@ import redis
 from pydantic import BaseModel, Field
 
 from blurcore import AnonymizeParams
-from jobstore.records import COUNT_ATTEMPT_SCRIPT, JobStatus
+from jobstore.records import COUNT_ATTEMPT_SCRIPT, ArchiveEntryRef, JobStatus
 
 AudioChoice = Literal["keep", "mute"]  # blurcore.video.pipeline.AudioPolicy, without PyAV
 Stage = Literal["detect", "write", "store"]  # blurcore's two passes, then storing the result
@@ -38,7 +38,9 @@ class VideoRecord(BaseModel):
     params: AnonymizeParams
     audio: AudioChoice = "keep"
     filename: str
-    batch_id: str | None = None  # none yet: ZIPs with videos come later
+    batch_id: str | None = None
+    # A video of a batch: its entry of the batch's ZIP, copied into its own input by its first step.
+    archive_entry: ArchiveEntryRef | None = None
     suffix: str = Field(description="Of the stored upload and the result: the container kind.")
     content_type: str
     declared_frames: int = Field(description="The frames its header declares; 0: none.")

@@ -12,8 +12,10 @@ from fpg_api.byte_ranges import limited, requested_range
 from fpg_api.deps import Caller, Services
 from fpg_api.errors import ApiError
 from jobstore import audit_events, batch_archives
-from jobstore.blobs import archive_key, input_key, result_key
+from jobstore.blobs import archive_key, input_key, report_key, result_key
+from jobstore.blobs.base import video_work_keys
 from jobstore.records import FINISHED, BatchRecord, JobRecord, JobStatus
+from jobstore.video_records import VideoRecord
 
 WAIT_SLICE_SECONDS = 1.0
 
@@ -29,13 +31,16 @@ def found_job(services: Services, job_id: str, caller: Caller) -> JobRecord:
 
 
 def found_batch(services: Services, batch_id: str, caller: Caller) -> tuple[BatchRecord, BatchJobs]:
-    """The batch and its jobs, on the same terms as ``found_job``."""
+    """The batch and its jobs and videos, on the same terms as ``found_job``."""
     batch = services.records.get_batch(batch_id)
     if batch is None or not caller.owns(batch.key_id):
         raise ApiError(
             404, "not_found", f"no batch {batch_id}: it never existed, expired or was deleted"
         )
-    jobs = dict(zip(batch.job_ids, services.records.get_jobs(batch.job_ids), strict=True))
+    jobs: BatchJobs = dict(
+        zip(batch.job_ids, services.records.get_jobs(batch.job_ids), strict=True)
+    )
+    jobs.update((video_id, services.videos.get(video_id)) for video_id in batch.video_ids)
     return batch, jobs
 
 
@@ -115,13 +120,32 @@ def purge_job(services: Services, job: JobRecord, caller: Caller) -> None:
 
 
 def purge_batch(services: Services, batch: BatchRecord, caller: Caller) -> None:
-    """The batch's jobs and its stored ZIP, whichever of them are still pending."""
+    """The batch's jobs, its videos (their workers stop) and its stored ZIP, whichever of them
+    are still there."""
     destroyed = _delete_stored(services, batch.job_ids, archive_key(batch.id))
+    for video in filter(None, map(services.videos.get, batch.video_ids)):
+        destroyed += delete_stored_video(services, video)
     services.records.delete_batch(batch.id)
     services.audit.append(
         audit_events.batch_deleted(batch, caller.key_id, caller.address),
         audit_events.keys_destroyed(None, batch.id, destroyed),
     )
+
+
+def delete_stored_video(services: Services, video: VideoRecord) -> int:
+    """Record first (a worker on it stops at its next progress report and stores nothing), data
+    keys next (no copy can be read from then on), files last; how many data keys were
+    destroyed."""
+    services.videos.delete(video)
+    stored = [
+        input_key(video.id),
+        result_key(video.id),
+        report_key(video.id),
+        *video_work_keys(video.id, video.segments or 0),
+    ]
+    destroyed = services.blobs.destroy_keys(*stored)
+    services.blobs.delete(*stored)
+    return destroyed
 
 
 def _delete_stored(services: Services, job_ids: list[str], *other_objects: str) -> int:

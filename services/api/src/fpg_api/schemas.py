@@ -72,18 +72,25 @@ class BatchProgress(BaseModel):
     done: int
     failed: int
     skipped: int
-    pending: int = Field(description="Images still queued or running.")
+    pending: int = Field(description="Images and videos still queued or running.")
     faces: int
     finished: bool
 
 
 class BatchReportImage(BaseModel):
+    """One file of the ZIP: an image, a video, or a file left out."""
+
     path: str
-    job_id: str | None = Field(default=None, description="The job, as named in the audit trail.")
+    job_id: str | None = Field(
+        default=None,
+        description="The job, or the video (its id at /v1/videos), as named in the audit trail.",
+    )
     status: Literal["done", "failed", "skipped", "expired"]
-    faces: int | None = None
+    faces: int | None = Field(default=None, description="Of a video: regions over all frames.")
     # The job's `regions`, under the name its audit record gives them (docs/compliance.md).
     boxes: list[list[float]] = Field(default_factory=list)
+    frames: int | None = Field(default=None, description="A video's frames.")
+    tracks: int | None = Field(default=None, description="The faces followed through a video.")
     input_sha256: str | None = None
     output_sha256: str | None = None
     error: str | None = None

@@ -60,18 +60,19 @@ class GatewaySettings(StoreSettings, AuditSettings):
     max_video_bytes: int = Field(
         default=4 * GIB, ge=1024, description="Largest video upload (streamed to the blob store)."
     )
-    max_video_seconds: float = Field(
-        default=14400.0,
-        gt=0,
-        description="Longest video, as its container header declares it, judged before any "
-        "frame is decoded.",
-    )
     max_batch_uncompressed_bytes: int = Field(
         default=2048 * MIB,
         ge=1024,
         description="Most bytes a ZIP may inflate to, all entries together.",
     )
     max_batch_entries: int = Field(default=5000, ge=1, description="Most files in one ZIP.")
+    # A batch is answered when its last file is done, and its videos queue up with everyone's:
+    # a ZIP of hundreds of clips would hold the video queue for hours on one request.
+    max_batch_videos: int = Field(
+        default=20,
+        ge=0,
+        description="Most videos in one ZIP; a ZIP with more is refused (413 too_many_videos).",
+    )
     max_detection_side: int = Field(
         default=2048,
         ge=MIN_DETECTION_SIDE,

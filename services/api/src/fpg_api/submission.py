@@ -1,8 +1,9 @@
 """Store an upload and queue it: the payload goes to the blob store, only its id to the broker.
-A ZIP becomes a batch: one job per image in it, and a recorded reason for every other file. The
-ZIP stays in the blob store as it was streamed there (``streamed_form``): the gateway judges it
-from its central directory and a few bytes of each entry, and each job's worker reads its own
-entry out of it (``jobstore.batch_archives``).
+A ZIP becomes a batch: one job per image in it, one video per video, and a recorded reason for
+every other file. The ZIP stays in the blob store as it was streamed there (``streamed_form``):
+the gateway judges it from its central directory and a few bytes of each entry, and each job's
+worker reads its own entry out of it (``jobstore.batch_archives``); a video's first step copies
+its entry out into the video's own input, as its later steps need to seek in it.
 
 A duplicate upload (same bytes, same parameters, same API key) while the first one's result is
 still kept is answered with a copy of that result instead of being computed again. The copy
@@ -24,7 +25,7 @@ from blurcore.archive import (
     EntryLocation,
     JudgedEntry,
     declared_inflation,
-    entry_is_image_candidate,
+    entry_kind,
     inflation_budget,
     judged_entries,
 )
@@ -33,10 +34,12 @@ from fpg_api.batch_report import REPORT_NAME
 from fpg_api.deps import Caller, Services
 from fpg_api.errors import ApiError
 from fpg_api.settings import GatewaySettings
+from fpg_api.videos import queue_video
 from jobstore import audit_events
 from jobstore.blobs import input_key, result_key
 from jobstore.celery_wiring import ANONYMIZE_TASK
 from jobstore.records import ArchiveEntryRef, BatchEntry, BatchRecord, JobRecord, JobStatus
+from jobstore.video_records import VideoRecord
 
 log = logging.getLogger("fpg.gateway")
 
@@ -117,8 +120,8 @@ def submit_batch(
 ) -> BatchRecord:
     """Every file of the ZIP (``archive``, the stored upload, a seekable file of
     ``archive_bytes``) accounted for: an image becomes a job of the batch that refers to its
-    entry; any other file is kept with the reason it is not processed, and audited. No entry is
-    inflated but for the few bytes that tell whether it is an image.
+    entry, a video a video of the batch that does; any other file is kept with the reason it is
+    not processed, and audited. No entry is inflated but for the few bytes that tell what it is.
 
     A batch's images are not answered with a stored result of the same bytes, as single
     uploads are (``_reuse_stored_result``): that needs each entry's bytes, which the gateway no
@@ -136,22 +139,32 @@ def submit_batch(
     settings = services.settings
     with _opened_zip(archive) as zipped:
         _refuse_beyond_limits(zipped, archive_bytes, settings)
-        judged = judged_entries(zipped, settings.max_image_bytes, frozenset({REPORT_NAME}))
-        classified = [
-            _batch_entry(zipped, entry, batch, settings.max_image_bytes) for entry in judged
-        ]
-    batch.entries = [entry for entry, _job in classified]
-    jobs = [job for _entry, job in classified if job is not None]
-    refusals = [audit_events.image_refused(batch, e) for e in batch.entries if e.job_id is None]
+        largest = max(settings.max_image_bytes, settings.max_video_bytes)
+        judged = judged_entries(zipped, largest, frozenset({REPORT_NAME}))
+        classified = [_batch_entry(zipped, entry, batch, settings) for entry in judged]
+    batch.entries = [entry for entry, _upload in classified]
+    jobs = [upload for _entry, upload in classified if isinstance(upload, JobRecord)]
+    videos = [upload for _entry, upload in classified if isinstance(upload, VideoRecord)]
+    if len(videos) > settings.max_batch_videos:
+        raise ApiError(
+            413,
+            "too_many_videos",
+            f"the ZIP holds {len(videos)} videos; the limit is {settings.max_batch_videos}",
+        )
+    refusals = [audit_events.image_refused(batch, e) for e in batch.entries if e.status is not None]
     if refusals:
         services.audit.append(*refusals)
-    # Every record before the first task: a worker finishing the batch's last job reads them all.
+    # Every record and the hold before the first task: a worker finishing the batch's last job
+    # reads them all, and the ZIP stays until every job has read it and every video copied it.
     services.records.create_jobs(jobs)
-    if jobs:
-        services.records.hold_archive(batch.id, [job.id for job in jobs])
+    readers = [job.id for job in jobs] + [video.id for video in videos]
+    if readers:
+        services.records.hold_archive(batch.id, readers)
     services.records.create_batch(batch)
     for job in jobs:
         _queue(services, job)
+    for video in videos:  # no header read yet: as long as the longest allowed
+        queue_video(services, video, settings.max_video_seconds)
     return batch
 
 
@@ -188,26 +201,43 @@ def _refuse_beyond_limits(
 
 
 def _batch_entry(
-    archive: zipfile.ZipFile, entry: JudgedEntry, batch: BatchRecord, max_image_bytes: int
-) -> tuple[BatchEntry, JobRecord | None]:
-    """One file of the ZIP: a job when it is an image, else the reason it is not."""
+    archive: zipfile.ZipFile, entry: JudgedEntry, batch: BatchRecord, limits: GatewaySettings
+) -> tuple[BatchEntry, JobRecord | VideoRecord | None]:
+    """One file of the ZIP: a job when it is an image, a video when it is one, else the reason
+    it is neither."""
     if entry.status is not None:
         return BatchEntry(path=entry.name, status=entry.status, error=entry.error), None
     try:
-        image = entry_is_image_candidate(archive, entry)
+        kind = entry_kind(archive, entry)
     except ArchiveEntryError as error:
         return BatchEntry(path=entry.name, status="failed", error=str(error)), None
-    if not image:
+    if kind is None:
         return BatchEntry(path=entry.name, status="skipped", error="not an image"), None
-    job = JobRecord(
+    max_bytes = limits.max_image_bytes if kind == "image" else limits.max_video_bytes
+    if entry.info.file_size > max_bytes:
+        return BatchEntry(path=entry.name, status="failed", error="entry too large"), None
+    source = ArchiveEntryRef(location=EntryLocation.of(entry.info), max_bytes=max_bytes)
+    if kind == "image":
+        job = JobRecord(
+            id=new_id(),
+            params=batch.params,
+            filename=entry.name,
+            batch_id=batch.id,
+            key_id=batch.key_id,
+            client=batch.client,
+            archive_entry=source,
+        )
+        return BatchEntry(path=entry.name, job_id=job.id), job
+    video = VideoRecord(
         id=new_id(),
         params=batch.params,
         filename=entry.name,
         batch_id=batch.id,
+        suffix=kind.suffix,
+        content_type=kind.content_type,
+        declared_frames=0,  # its header is read by its first step, once copied out
         key_id=batch.key_id,
         client=batch.client,
-        archive_entry=ArchiveEntryRef(
-            location=EntryLocation.of(entry.info), max_bytes=max_image_bytes
-        ),
+        archive_entry=source,
     )
-    return BatchEntry(path=entry.name, job_id=job.id), job
+    return BatchEntry(path=entry.name, video_id=video.id), video

@@ -7,7 +7,6 @@ gateway that never sees one keeps its memory (``blurcore``'s light import).
 
 import math
 import time
-from dataclasses import dataclass
 from pathlib import PurePath
 from urllib.parse import quote
 
@@ -15,47 +14,18 @@ from fastapi import Response
 
 from blurcore import AnonymizeParams
 from blurcore.errors import UnsupportedVideoError, VideoTooLargeError
+from blurcore.video.containers import SNIFFED_BYTES, container_kind
 from fpg_api.deps import Caller, Services
 from fpg_api.errors import ApiError
-from fpg_api.jobs import stored_result_response
+from fpg_api.jobs import delete_stored_video, stored_result_response
 from fpg_api.streamed_form import StreamedForm
 from fpg_api.video_schemas import VideoView
-from jobstore import audit_events
-from jobstore.blobs import input_key, report_key, result_key
-from jobstore.blobs.base import video_work_keys
+from jobstore import audit_events, batch_archives
+from jobstore.blobs import input_key, report_key
 from jobstore.blobs.reader import open_blob
 from jobstore.celery_wiring import VIDEO_TASK, WHOLE_CLIP_SHARE, video_time_limits
 from jobstore.records import JobStatus
 from jobstore.video_records import AudioChoice, VideoRecord
-
-SNIFFED_BYTES = 64  # a Matroska header names its kind (webm or matroska) within these
-
-
-@dataclass(frozen=True)
-class ContainerKind:
-    suffix: str  # of the stored upload and the result; the worker writes what it says
-    content_type: str
-
-
-MP4 = ContainerKind(".mp4", "video/mp4")
-QUICKTIME = ContainerKind(".mov", "video/quicktime")
-MATROSKA = ContainerKind(".mkv", "video/x-matroska")
-WEBM = ContainerKind(".webm", "video/webm")
-AVI = ContainerKind(".avi", "video/x-msvideo")
-# The top-level boxes an ISO media file (MP4, MOV) may open with.
-_ISO_FIRST_BOXES = frozenset({b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"})
-
-
-def container_kind(head: bytes) -> ContainerKind | None:
-    """The container the first bytes of a file announce, or None for anything else (an image, a
-    document, audio alone): those are refused before FFmpeg, which would open many of them."""
-    if head[4:8] in _ISO_FIRST_BOXES:
-        return QUICKTIME if head[8:12] == b"qt  " else MP4
-    if head.startswith(b"\x1a\x45\xdf\xa3"):  # EBML: Matroska or WebM, its DocType says which
-        return WEBM if b"webm" in head[:SNIFFED_BYTES] else MATROSKA
-    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
-        return AVI
-    return None
 
 
 def accept_video(
@@ -78,7 +48,6 @@ def accept_video(
         )
     seconds, frames = _declared_length(services, video_id)
     length = seconds or settings.max_video_seconds
-    hard_limit = video_time_limits(length)[1]  # of the whole video's work, were it one task
     video = VideoRecord(
         id=video_id,
         params=params,
@@ -91,14 +60,25 @@ def accept_video(
         client=caller.address,
     )
     # Kept while it waits and runs, not longer: the upload was stored for the longest video.
-    kept_seconds = settings.retention_seconds + hard_limit
-    services.blobs.readable_for(input_key(video_id), kept_seconds)
-    services.videos.create(video, kept_seconds)
+    services.blobs.readable_for(input_key(video_id), kept_seconds(services, length))
+    queue_video(services, video, length)
+    return video
+
+
+def queue_video(services: Services, video: VideoRecord, length: float) -> None:
+    """Record a video of ``length`` seconds (the longest allowed where no header was read yet:
+    a video of a ZIP) and send its first task, with time limits for that length."""
+    services.videos.create(video, kept_seconds(services, length))
     plan_soft_limit, plan_hard_limit = video_time_limits(length * WHOLE_CLIP_SHARE)
     services.celery.send_task(
-        VIDEO_TASK, args=[video_id], soft_time_limit=plan_soft_limit, time_limit=plan_hard_limit
+        VIDEO_TASK, args=[video.id], soft_time_limit=plan_soft_limit, time_limit=plan_hard_limit
     )
-    return video
+
+
+def kept_seconds(services: Services, length: float) -> int:
+    """How long a video of ``length`` seconds is kept while it waits and runs: the retention,
+    and the most its work may take were it one task."""
+    return services.settings.retention_seconds + video_time_limits(length)[1]
 
 
 def _first_bytes(services: Services, video_id: str) -> bytes:
@@ -112,8 +92,7 @@ def _first_bytes(services: Services, video_id: str) -> bytes:
 
 def upload_seconds(services: Services) -> int:
     """How long a video upload is stored before it is judged: long enough for the longest."""
-    settings = services.settings
-    return settings.retention_seconds + video_time_limits(settings.max_video_seconds)[1]
+    return kept_seconds(services, services.settings.max_video_seconds)
 
 
 def _declared_length(services: Services, video_id: str) -> tuple[float, int]:
@@ -214,21 +193,17 @@ def report_response(services: Services, video: VideoRecord) -> Response:
 
 
 def purge_video(services: Services, video: VideoRecord, caller: Caller) -> None:
-    """Record first (a worker on it stops at its next progress report and stores nothing), data
-    keys next (no copy can be read from then on), files last."""
-    services.videos.delete(video)
-    stored = [
-        input_key(video.id),
-        result_key(video.id),
-        report_key(video.id),
-        *video_work_keys(video.id, video.segments or 0),
-    ]
-    destroyed = services.blobs.destroy_keys(*stored)
-    services.blobs.delete(*stored)
+    """Every stored byte of the video (``delete_stored_video``), audited; a video of a batch
+    not yet copied out of the batch's ZIP gives up its hold on it, as a job of the batch does."""
+    destroyed = delete_stored_video(services, video)
     services.audit.append(
         audit_events.job_deleted(video, caller.key_id, caller.address),
-        audit_events.keys_destroyed(video.id, None, destroyed),
+        audit_events.keys_destroyed(video.id, video.batch_id, destroyed),
     )
+    if video.batch_id is not None and video.archive_entry is not None:
+        batch_archives.count_off(
+            services.records, services.blobs, services.audit, video.batch_id, video.id
+        )
 
 
 def _quoted(name: str) -> str:

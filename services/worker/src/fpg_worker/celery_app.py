@@ -72,7 +72,8 @@ def build_runner(worker_settings: WorkerSettings) -> JobRunner:
 
 
 def build_video_runner(worker_settings: WorkerSettings, runner: JobRunner) -> VideoRunner:
-    """Videos share the image runner's models, blob store and audit trail."""
+    """Videos share the image runner's models, blob store, audit trail and records (the holds
+    on batches' ZIPs)."""
     client = redis.Redis.from_url(worker_settings.redis_url)
     return VideoRunner(
         videos=VideoRecordStore(
@@ -85,6 +86,8 @@ def build_video_runner(worker_settings: WorkerSettings, runner: JobRunner) -> Vi
         time_limit_errors=(SoftTimeLimitExceeded,),
         audit=runner.audit,
         max_attempts=worker_settings.max_job_attempts,
+        records=runner.records,
+        max_video_seconds=worker_settings.max_video_seconds,
     )
 
 

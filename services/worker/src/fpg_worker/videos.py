@@ -41,7 +41,7 @@ from blurcore.video.probe import VideoLimits
 from blurcore.video.scan import Scan, SegmentDetections, track_segments
 from blurcore.video.segments import SegmentPlan, plan_segments
 from fpg_audit import AuditEvent, AuditStore
-from jobstore import audit_events
+from jobstore import audit_events, batch_archives
 from jobstore.blobs import BlobStore, input_key, report_key, result_key
 from jobstore.blobs.base import (
     CHUNK_BYTES,
@@ -61,7 +61,7 @@ from jobstore.celery_wiring import (
     VIDEO_WRITE_TASK,
     WHOLE_CLIP_SHARE,
 )
-from jobstore.records import FINISHED, JobStatus
+from jobstore.records import FINISHED, JobStatus, RecordStore
 from jobstore.video_records import Pass, VideoRecord, VideoRecordStore
 
 log = logging.getLogger("fpg.worker")
@@ -107,6 +107,10 @@ class VideoRunner:
     audit: AuditStore | None = None
     max_attempts: int = 3
     report_every_seconds: float = REPORT_EVERY_SECONDS
+    # For the videos of a batch, whose headers no gateway read: the batch's ZIP's hold, and the
+    # longest video they may be.
+    records: RecordStore | None = None
+    max_video_seconds: float = math.inf
 
     def plan(self, video_id: str) -> list[NextTask]:
         return self._step(video_id, "plan", self._plan)
@@ -181,9 +185,15 @@ class VideoRunner:
             detector.name: detector.model_sha256
             for detector in self.anonymizer.finder.detectors_for(video.params.profile)
         }
+        # The gateway judged an upload's duration from its header already; not a ZIP entry's.
+        max_seconds = math.inf
+        if video.archive_entry is not None:
+            self._copy_out_of_batch(video)
+            max_seconds = self.max_video_seconds
         with self._original(video) as original:
-            # The gateway judged the duration from the header already.
-            plan = plan_segments(original, self.segment_seconds, VideoLimits(max_seconds=math.inf))
+            plan = plan_segments(
+                original, self.segment_seconds, VideoLimits(max_seconds=max_seconds)
+            )
         self._put_json(plan_key(video.id), plan.to_dict(), video)
         video.segments, video.frames_total = len(plan.segments), plan.frames
         video.seconds = plan.frames / _frame_rate(plan)
@@ -194,6 +204,23 @@ class VideoRunner:
             NextTask(VIDEO_DETECT_TASK, (video.id, segment.index), segment.frames / rate)
             for segment in plan.segments
         ]
+
+    def _copy_out_of_batch(self, video: VideoRecord) -> None:
+        """A video of a batch: its entry of the batch's ZIP copied into its own input, which its
+        steps seek in (a redelivered plan finds the copy made); then, whatever came of the copy,
+        counted off the ZIP's hold, so the ZIP goes once its last reader is done."""
+        assert video.batch_id is not None
+        assert self.records is not None, "a runner for videos of batches is given their records"
+        try:
+            if not self.blobs.exists(input_key(video.id)):
+                with batch_archives.batch_entry_chunks(self.blobs, video) as chunks:
+                    if chunks is None:
+                        raise _StoredInputGoneError("the batch's ZIP")
+                    self._keep(input_key(video.id), chunks, video)
+        except FileNotFoundError as gone:  # the ZIP deleted while it was copied
+            raise _StoredInputGoneError("the batch's ZIP") from gone
+        finally:
+            batch_archives.count_off(self.records, self.blobs, self.audit, video.batch_id, video.id)
 
     def _detector_of(self, segment: int) -> Step:
         def detect(video: VideoRecord, lease: "_TaskLease") -> list[NextTask]:

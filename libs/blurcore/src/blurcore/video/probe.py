@@ -16,11 +16,11 @@ import av.stream
 import av.video.stream
 
 from blurcore.errors import UnsupportedVideoError, VideoTooLargeError
+from blurcore.video.containers import VIDEO_SUFFIXES
 
 # An 8K UHD frame; larger frames are no recording a person makes, and each costs 100 MB as BGR.
 DEFAULT_MAX_FRAME_PIXELS = 7680 * 4320
 DEFAULT_MAX_SECONDS = 4 * 3600.0
-VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"})
 
 VideoSource = Path | BinaryIO
 """A video's path, or a seekable binary file object over its bytes (a blob store's reader, so an

@@ -1,4 +1,5 @@
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from blurcore import AnonymizeParams
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"], responses=error_respo
 
 @router.post(
     "",
-    summary="Anonymize every image of a ZIP",
+    summary="Anonymize every image and video of a ZIP",
     status_code=202,
     responses=error_responses(400, 413, 422, 503),
     openapi_extra=streamed_request_body("BatchUpload"),  # schemas.BatchUpload
@@ -93,7 +94,7 @@ def get_batch(services: ServicesDep, caller: SubmitterDep, batch_id: UploadId) -
 
 @router.get(
     "/{batch_id}/result",
-    summary=f"A ZIP of the anonymized images and {REPORT_NAME}",
+    summary=f"A ZIP of the anonymized images and videos and {REPORT_NAME}",
     response_class=Response,
     responses={200: {"content": {"application/zip": {}}}, **error_responses(404, 409)},
 )
@@ -104,7 +105,7 @@ def get_batch_result(services: ServicesDep, caller: SubmitterDep, batch_id: Uplo
         raise ApiError(
             409, "not_ready", f"{progress.pending} of {progress.total} files still pending"
         )
-    return Response(
+    return StreamingResponse(
         result_zip(batch, jobs, services.blobs),
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="anonymized-{batch.id}.zip"'},
