@@ -59,6 +59,7 @@ def test_openapi_documents_the_status_schema(client):
     assert set(document["components"]["schemas"]["ServiceStatus"]["required"]) == {
         "workers_alive",
         "queue_depth",
+        "video_queue_depth",
         "oldest_heartbeat_age_seconds",
         "newest_heartbeat_age_seconds",
     }
@@ -72,7 +73,8 @@ def test_health_and_readiness(client):
 def test_metrics_expose_requests_queue_and_jobs(client, astronaut_jpeg):
     client.post("/v1/images?wait=30", files={"file": ("me.jpg", astronaut_jpeg)})
     text = client.get("/metrics").text
-    assert "fpg_queue_depth " in text
+    assert 'fpg_queue_depth{queue="celery"} ' in text
+    assert 'fpg_queue_depth{queue="video"} ' in text
     assert 'fpg_jobs_finished_total{status="done"}' in text
     assert "fpg_faces_total " in text
     assert "fpg_job_duration_seconds_bucket" in text

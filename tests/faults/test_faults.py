@@ -249,6 +249,7 @@ def test_a_frozen_worker_shows_as_not_alive_once_its_heartbeat_expires(own_redis
             assert frozen == {
                 "workers_alive": 0,
                 "queue_depth": 0,
+                "video_queue_depth": 0,
                 "oldest_heartbeat_age_seconds": None,
                 "newest_heartbeat_age_seconds": None,
             }

@@ -88,6 +88,13 @@ def make_celery(settings: StoreSettings) -> Celery:
     return app
 
 
-def queue_depth(client: redis.Redis) -> int:
-    """Tasks waiting for a worker (running ones are no longer in the list)."""
-    return int(client.llen(QUEUE))
+QUEUES = (QUEUE, VIDEO_QUEUE)
+
+
+def queue_depths(client: redis.Redis) -> dict[str, int]:
+    """Tasks waiting for a worker in each queue (running ones are no longer in its list): images
+    in ``celery``, the steps of videos (most of them one segment's) in ``video``."""
+    pipe = client.pipeline(transaction=False)
+    for queue in QUEUES:
+        pipe.llen(queue)
+    return {queue: int(depth) for queue, depth in zip(QUEUES, pipe.execute(), strict=True)}

@@ -1,4 +1,4 @@
-"""Prometheus metrics: the gateway's own requests, plus queue depth, job figures and worker
+"""Prometheus metrics: the gateway's own requests, plus queue depths, job figures and worker
 heartbeats from Redis, which every worker of the deployment writes to (so one scrape of any
 gateway sees them all)."""
 
@@ -11,7 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobstore.celery_wiring import queue_depth
+from jobstore.celery_wiring import queue_depths
 from jobstore.heartbeats import Heartbeats
 from jobstore.metrics import MetricsStore
 
@@ -24,12 +24,19 @@ class _RedisCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
         try:
-            depth = queue_depth(self._client)
+            waiting = queue_depths(self._client)
             figures = self._jobs.read()
             workers = self._workers.liveness()
         except redis.RedisError:
             return  # /metrics must answer while Redis is down; /readyz reports that
-        yield GaugeMetricFamily("fpg_queue_depth", "Tasks waiting in the broker queue.", depth)
+        depth = GaugeMetricFamily(
+            "fpg_queue_depth",
+            "Tasks waiting in a broker queue: celery (images), video (steps of videos).",
+            labels=["queue"],
+        )
+        for queue, tasks in waiting.items():
+            depth.add_metric([queue], tasks)
+        yield depth
         yield GaugeMetricFamily(
             "fpg_workers_alive", "Workers whose heartbeat has not expired.", workers.alive
         )

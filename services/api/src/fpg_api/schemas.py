@@ -121,6 +121,10 @@ class ServiceStatus(BaseModel):
         description="Workers whose heartbeat has not expired (FPG_WORKER_HEARTBEAT_TTL_SECONDS)."
     )
     queue_depth: int = Field(description="Images waiting for a worker.")
+    video_queue_depth: int = Field(
+        description="Tasks of videos waiting for a video worker: each a step of a video, most of "
+        "them one segment's detection or writing, so one long video counts many."
+    )
     oldest_heartbeat_age_seconds: float | None = Field(
         description="Seconds since the live worker heard from longest ago last beat; "
         "null when no worker is alive."
