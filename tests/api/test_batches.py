@@ -331,3 +331,25 @@ def test_deleting_every_job_of_a_batch_destroys_its_zip_with_the_last(workerless
     assert events[0][2] == (
         "deleted on request: result and record purged; the original goes with the batch's ZIP"
     )
+
+
+def test_deleting_a_video_of_a_batch_before_it_ran_gives_up_its_hold_on_the_zip(
+    workerless, astronaut_jpeg
+):
+    clip = b"\x00\x00\x00\x20ftypisom" + bytes(100)  # a video by its first bytes; never read
+    upload = zip_of({"a.jpg": astronaut_jpeg, "clips/unnamed": clip})
+    with workerless.client() as client:
+        batch_id = client.post("/v1/batches", files={"file": ("x.zip", upload)}).json()["id"]
+        batch = RecordStore(workerless.redis, "fpg", 60).get_batch(batch_id)
+        ((job_id,), (video_id,)) = batch.job_ids, batch.video_ids
+        assert client.get(f"/v1/batches/{batch_id}").json()["pending"] == 2
+        assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
+        assert f"{batch_id}:archive" in _stored(workerless)  # the video still needs it
+        assert client.delete(f"/v1/videos/{video_id}").status_code == 204
+    assert f"{batch_id}:archive" not in _stored(workerless)
+    assert [(event, job) for event, job, _reason in _audit(workerless, batch_id)][-4:] == [
+        ("job_deleted", video_id),
+        ("keys_destroyed", video_id),
+        ("original_deleted", video_id),  # its entry, with the ZIP
+        ("keys_destroyed", None),  # the ZIP's
+    ]

@@ -35,7 +35,8 @@ async def create_batch(
     services: ServicesDep, caller: SubmitterDep, request: Request, response: Response
 ) -> BatchAccepted:
     """The ZIP goes to the blob store as it arrives and stays there, where the batch's jobs read
-    their entries; it goes at once when no job will (refused, or without images)."""
+    their entries and its videos copy theirs out; it goes at once when none will (refused, or
+    with neither images nor videos)."""
     settings = services.settings
     batch_id = new_id()
     archive_needed = False
@@ -55,7 +56,7 @@ async def create_batch(
             settings.max_detection_side,
         )
         batch = await run_in_threadpool(_split, services, batch_id, form, params, caller)
-        archive_needed = bool(batch.job_ids)
+        archive_needed = bool(batch.job_ids or batch.video_ids)
     finally:
         if not archive_needed:
             await run_in_threadpool(services.blobs.delete, archive_key(batch_id))
