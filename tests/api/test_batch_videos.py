@@ -9,7 +9,7 @@ import io
 import json
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,15 @@ from fpg_audit import AuditStore
 from jobstore.records import RecordStore
 
 from ..blurcore.video.clips import ClipSpec, make_clip
-from ..conftest import Stack, archive_gone, private_redis, running_stack, wait_for_batch, zip_of
+from ..conftest import (
+    RETENTION_SECONDS,
+    Stack,
+    archive_gone,
+    private_redis,
+    running_stack,
+    wait_for_batch,
+    zip_of,
+)
 
 MAX_VIDEO_SECONDS = 3
 MAX_BATCH_VIDEOS = 3
@@ -69,6 +77,16 @@ def _clip(tmp_path: Path, name: str, spec: ClipSpec) -> bytes:
     return path.read_bytes()
 
 
+def _within(seconds: float, condition: Callable[[], bool]) -> bool:
+    """Whether ``condition`` holds within ``seconds``, asked every 50 ms."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -102,8 +120,10 @@ def photo_and_video(batches, astronaut_jpeg, tmp_path_factory):
     return accepted, progress, clip
 
 
-def test_a_zip_with_a_photo_and_a_video_has_both_done(photo_and_video):
+def test_a_zip_with_a_photo_and_a_video_has_both_done(batches, photo_and_video):
     accepted, progress, _clip_bytes = photo_and_video
+    # Kept while its video may wait and run, beyond the retention: its result waits for it.
+    assert batches.stack.redis.ttl(f"fpg:batch:{accepted['id']}") > RETENTION_SECONDS
     assert accepted["total"] == 2
     assert (progress["done"], progress["failed"], progress["pending"]) == (2, 0, 0), progress
     assert progress["faces"] >= 1 + 20  # the photo's face, and one in each of the 20 frames
@@ -212,20 +232,19 @@ def test_delete_of_a_batch_stops_its_running_video_and_keeps_nothing(batches, tm
     with batches.client() as client:
         batch_id = client.post("/v1/batches", files={"file": ("x.zip", upload)}).json()["id"]
         (video_id,) = _video_ids(batches, batch_id)
-        deadline = time.monotonic() + 60
-        while client.get(f"/v1/videos/{video_id}").json()["stage"] != "write":
-            assert time.monotonic() < deadline, "the video never reached its second pass"
-            time.sleep(0.05)
+
+        def in_second_pass() -> bool:
+            return bool(client.get(f"/v1/videos/{video_id}").json()["stage"] == "write")
+
+        assert _within(60, in_second_pass), "the video never reached its second pass"
         assert client.get(f"/v1/batches/{batch_id}").json()["pending"] == 1
 
         assert client.delete(f"/v1/batches/{batch_id}").status_code == 204
 
         assert client.get(f"/v1/videos/{video_id}").status_code == 404
         assert client.get(f"/v1/batches/{batch_id}").status_code == 404
-    deadline = time.monotonic() + 3
-    while list(batches.scratch.iterdir()):  # the worker stopped and removed its partial output
-        assert time.monotonic() < deadline, "the worker did not stop within 3 s"
-        time.sleep(0.05)
+    # The worker stopped and removed its partial output.
+    assert _within(3, lambda: not list(batches.scratch.iterdir())), "the worker went on"
     time.sleep(1)  # what a worker that had not stopped would store meanwhile
     assert batches.stored(batch_id, video_id) == []
     assert not batches.stack.redis.keys(f"*{video_id}*")

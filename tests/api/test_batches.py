@@ -282,7 +282,7 @@ def test_the_gateway_stores_the_zip_and_no_entry_of_it(workerless, astronaut_jpe
     assert [(e.path, e.status, e.error) for e in batch.entries] == [
         ("a.jpg", None, None),
         ("photos/unnamed", None, None),  # not named like an image, but starts like one
-        ("README.txt", "skipped", "not an image"),
+        ("README.txt", "skipped", "neither an image nor a video"),
     ]
     blobs = open_blob_store(f"file:{workerless.blob_dir}", workerless.redis, "fpg")
     for job in records.get_jobs(batch.job_ids):

@@ -218,9 +218,12 @@ class RecordStore:
             return None
         return raw.decode() if isinstance(raw, bytes) else str(raw)
 
-    def create_batch(self, batch: BatchRecord) -> None:
+    def create_batch(self, batch: BatchRecord, ttl_seconds: int | None = None) -> None:
+        """Kept for the retention, or ``ttl_seconds`` (a batch with videos: as long as they)."""
         self._client.set(
-            self.batch_key(batch.id), batch.model_dump_json(), ex=self.retention_seconds
+            self.batch_key(batch.id),
+            batch.model_dump_json(),
+            ex=ttl_seconds or self.retention_seconds,
         )
 
     def get_batch(self, batch_id: str) -> BatchRecord | None:

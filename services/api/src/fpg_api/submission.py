@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 import zipfile
-from typing import IO
+from typing import IO, Any
 
 from blurcore import AnonymizeParams, cache_key
 from blurcore.archive import (
@@ -34,7 +34,7 @@ from fpg_api.batch_report import REPORT_NAME
 from fpg_api.deps import Caller, Services
 from fpg_api.errors import ApiError
 from fpg_api.settings import GatewaySettings
-from fpg_api.videos import queue_video
+from fpg_api.videos import kept_seconds, queue_video
 from jobstore import audit_events
 from jobstore.blobs import input_key, result_key
 from jobstore.celery_wiring import ANONYMIZE_TASK
@@ -160,11 +160,14 @@ def submit_batch(
     readers = [job.id for job in jobs] + [video.id for video in videos]
     if readers:
         services.records.hold_archive(batch.id, readers)
-    services.records.create_batch(batch)
+    # A video's header is read by its first step: until then, it may be as long as allowed, and
+    # its batch is kept as long as its record is (its progress and result ZIP wait for it).
+    longest = settings.max_video_seconds
+    services.records.create_batch(batch, kept_seconds(services, longest) if videos else None)
     for job in jobs:
         _queue(services, job)
-    for video in videos:  # no header read yet: as long as the longest allowed
-        queue_video(services, video, settings.max_video_seconds)
+    for video in videos:
+        queue_video(services, video, longest)
     return batch
 
 
@@ -212,32 +215,31 @@ def _batch_entry(
     except ArchiveEntryError as error:
         return BatchEntry(path=entry.name, status="failed", error=str(error)), None
     if kind is None:
-        return BatchEntry(path=entry.name, status="skipped", error="not an image"), None
+        return BatchEntry(
+            path=entry.name, status="skipped", error="neither an image nor a video"
+        ), None
     max_bytes = limits.max_image_bytes if kind == "image" else limits.max_video_bytes
     if entry.info.file_size > max_bytes:
         return BatchEntry(path=entry.name, status="failed", error="entry too large"), None
-    source = ArchiveEntryRef(location=EntryLocation.of(entry.info), max_bytes=max_bytes)
+    # What a job and a video of the batch have alike: the batch's, and where their entry lies.
+    of_batch: dict[str, Any] = {
+        "params": batch.params,
+        "filename": entry.name,
+        "batch_id": batch.id,
+        "key_id": batch.key_id,
+        "client": batch.client,
+        "archive_entry": ArchiveEntryRef(
+            location=EntryLocation.of(entry.info), max_bytes=max_bytes
+        ),
+    }
     if kind == "image":
-        job = JobRecord(
-            id=new_id(),
-            params=batch.params,
-            filename=entry.name,
-            batch_id=batch.id,
-            key_id=batch.key_id,
-            client=batch.client,
-            archive_entry=source,
-        )
+        job = JobRecord(id=new_id(), **of_batch)
         return BatchEntry(path=entry.name, job_id=job.id), job
     video = VideoRecord(
         id=new_id(),
-        params=batch.params,
-        filename=entry.name,
-        batch_id=batch.id,
         suffix=kind.suffix,
         content_type=kind.content_type,
         declared_frames=0,  # its header is read by its first step, once copied out
-        key_id=batch.key_id,
-        client=batch.client,
-        archive_entry=source,
+        **of_batch,
     )
     return BatchEntry(path=entry.name, video_id=video.id), video
