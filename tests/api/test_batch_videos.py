@@ -33,6 +33,7 @@ from ..conftest import (
 
 MAX_VIDEO_SECONDS = 3
 MAX_BATCH_VIDEOS = 3
+MAX_VIDEO_BYTES = 4 * 1024 * 1024
 CLIP = ClipSpec(frames=20, size=(320, 180), keyframe_every=10)  # 0.8 s, two segments of 0.4 s
 # Long enough to be deleted while it runs: 2.8 s at a larger size (about 4 s of work here).
 LONG_CLIP = ClipSpec(frames=70, rate=25, size=(960, 540), keyframe_every=10)
@@ -63,6 +64,7 @@ def batches(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Batches]:
             FPG_AUDIT_DATABASE_URL=database,
             FPG_MAX_VIDEO_SECONDS=str(MAX_VIDEO_SECONDS),
             FPG_MAX_BATCH_VIDEOS=str(MAX_BATCH_VIDEOS),
+            FPG_MAX_VIDEO_BYTES=str(MAX_VIDEO_BYTES),
             FPG_WORKER_SCRATCH_DIR=str(scratch),
             FPG_VIDEO_SEGMENT_SECONDS="0.4",
         ) as stack,
@@ -201,7 +203,7 @@ def test_the_zip_and_every_copy_are_gone_at_the_end_and_audited(batches, photo_a
     ]
 
 
-def test_a_video_that_cannot_be_read_or_lasts_too_long_fails_alone_with_the_reason(
+def test_a_video_unreadable_too_long_or_too_large_fails_alone_with_the_reason(
     batches, astronaut_jpeg, tmp_path
 ):
     upload = zip_of(
@@ -209,13 +211,14 @@ def test_a_video_that_cannot_be_read_or_lasts_too_long_fails_alone_with_the_reas
             "photo.jpg": astronaut_jpeg,
             "broken.mp4": b"\x00\x00\x00\x20ftypisom" + bytes(2000),
             "long.mkv": _clip(tmp_path, "long.mkv", ClipSpec(frames=4 * 25, size=(64, 64))),
+            "big.mp4": bytes(MAX_VIDEO_BYTES + 1),
         }
     )
     with batches.client() as client:
         accepted = client.post("/v1/batches", files={"file": ("x.zip", upload)}).json()
         progress = wait_for_batch(client, accepted["id"])
         files, report = _result(client, accepted)
-    assert (progress["done"], progress["failed"]) == (1, 2), progress
+    assert (progress["done"], progress["failed"]) == (1, 3), progress
     assert sorted(files) == ["photo.jpg"]
     by_path = {line["path"]: line for line in report["images"]}
     assert by_path["photo.jpg"]["status"] == "done"
@@ -223,6 +226,11 @@ def test_a_video_that_cannot_be_read_or_lasts_too_long_fails_alone_with_the_reas
     assert by_path["broken.mp4"]["error"].startswith("not a readable video")
     assert by_path["long.mkv"]["status"] == "failed"
     assert by_path["long.mkv"]["error"] == "the video lasts 4 s, over the limit of 3 s"
+    assert (by_path["big.mp4"]["status"], by_path["big.mp4"]["error"]) == (
+        "failed",
+        "entry too large",
+    )
+    assert len(_video_ids(batches, accepted["id"])) == 2  # judged by its declared size: no video
     assert archive_gone(batches.stack, accepted["id"])
     assert batches.stored(*_video_ids(batches, accepted["id"])) == []
 
