@@ -38,9 +38,7 @@ def read_batch_entry(blobs: BlobStore, job: JobRecord) -> bytes | None:
 
 
 @contextmanager
-def batch_entry_chunks(
-    blobs: BlobStore, video: VideoRecord
-) -> Iterator[Iterator[bytes] | None]:
+def batch_entry_chunks(blobs: BlobStore, video: VideoRecord) -> Iterator[Iterator[bytes] | None]:
     """The video's entry of its batch's ZIP, a chunk at a time, within the same bounds as
     ``read_batch_entry`` (a video is too large to hold, and is copied into its own input); None
     when the archive is gone. Iterating raises ArchiveEntryError when the entry cannot be read,
