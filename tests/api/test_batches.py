@@ -3,6 +3,7 @@ import io
 import json
 import os
 import struct
+import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +13,9 @@ import pytest
 from blurcore import AnonymizeParams
 from blurcore.archive import MIN_INFLATION_BUDGET
 from jobstore.batch_archives import read_batch_entry
-from jobstore.blobs import open_blob_store
-from jobstore.records import BatchEntry, BatchRecord, JobRecord, RecordStore
+from jobstore.blobs import open_blob_store, result_key
+from jobstore.records import BatchEntry, BatchRecord, JobRecord, JobStatus, RecordStore
+from jobstore.video_records import VideoRecord, VideoRecordStore
 
 from ..conftest import (
     RETENTION_SECONDS,
@@ -353,3 +355,47 @@ def test_deleting_a_video_of_a_batch_before_it_ran_gives_up_its_hold_on_the_zip(
         ("original_deleted", video_id),  # its entry, with the ZIP
         ("keys_destroyed", None),  # the ZIP's
     ]
+
+
+def test_a_batch_result_streams_its_videos_not_through_the_gateways_memory(client, stack):
+    # A done video of 128 MiB, as its worker leaves it; held whole, the ZIP took twice that.
+    video = VideoRecord(
+        id=uuid.uuid4().hex,
+        status=JobStatus.DONE,
+        params=AnonymizeParams(),
+        filename="long.mp4",
+        suffix=".mp4",
+        content_type="video/mp4",
+        declared_frames=0,
+    )
+    VideoRecordStore(stack.redis, "fpg", 60).create(video, 60)
+    batch = BatchRecord(
+        id=uuid.uuid4().hex,
+        params=AnonymizeParams(),
+        filename="x.zip",
+        entries=[BatchEntry(path="clips/long.mp4", video_id=video.id)],
+    )
+    RecordStore(stack.redis, "fpg", 60).create_batch(batch)
+    blobs = open_blob_store(f"file:{stack.blob_dir}", stack.redis, "fpg")
+    digest = hashlib.sha256()
+    blobs.write(
+        result_key(video.id), (_hashed(digest, os.urandom(1 << 20)) for _ in range(128)), 60
+    )
+    _reset_peak_memory(stack.gateway.pid)
+    before = _peak_memory(stack.gateway.pid)
+
+    downloaded = io.BytesIO()
+    with client.stream("GET", f"/v1/batches/{batch.id}/result") as answer:
+        assert answer.status_code == 200
+        for chunk in answer.iter_bytes():
+            downloaded.write(chunk)
+
+    grown = _peak_memory(stack.gateway.pid) - before
+    assert grown < 48 * 1024 * 1024, f"the gateway grew by {grown / 2**20:.0f} MiB"
+    with zipfile.ZipFile(downloaded) as archive, archive.open("clips/long.mp4") as member:
+        assert hashlib.file_digest(member, "sha256").hexdigest() == digest.hexdigest()
+
+
+def _hashed(digest: "hashlib._Hash", data: bytes) -> bytes:
+    digest.update(data)
+    return data
